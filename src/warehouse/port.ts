@@ -25,7 +25,8 @@ export interface StreamBatch {
   sourceId: string;
   fromCursor: number;
   toCursor: number;
-  events: Transaction[];
+  /** Valid events with their source offsets, in source order. */
+  events: Array<Transaction & { offset: number }>;
   rejects: StreamReject[];
   /** Unknown fields ignored in this batch's events (contract: ignored and counted). */
   unknownFields: number;

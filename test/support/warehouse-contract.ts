@@ -1,0 +1,278 @@
+/**
+ * One behavioural contract for every warehouse adapter: the same scenarios must give the same rows,
+ * statuses, totals, ledger and history on DuckDB and on BigQuery.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeEach, describe, expect, it } from 'vitest';
+import { FILE_COLUMNS, type Transaction } from '../../src/domain/contract.js';
+import type { StreamBatch, Warehouse } from '../../src/warehouse/port.js';
+
+export interface ContractTarget {
+  name: string;
+  /** A fresh, migrated, empty warehouse for each scenario. */
+  open: () => Promise<Warehouse>;
+}
+
+const tmp = mkdtempSync(join(tmpdir(), 'warehouse-contract-'));
+let counter = 0;
+
+export const tx = (id: string, eventDate: string, amount: string, extra: Partial<Transaction> = {}): Transaction => ({
+  transactionId: id,
+  accountId: `acct-${id}`,
+  eventTs: `${eventDate}T12:00:00.000000Z`,
+  eventDate,
+  amount,
+  currency: 'USD',
+  merchantId: null,
+  description: null,
+  ...extra,
+});
+
+export const batchOf = (batchId: string, events: Transaction[], from = 0): StreamBatch => ({
+  batchId,
+  sourceId: 'test:p0',
+  fromCursor: from,
+  toCursor: from + events.length,
+  events: events.map((e, i) => ({ ...e, offset: from + i })),
+  rejects: [],
+  unknownFields: 0,
+});
+
+const csvCell = (v: string | null): string => (v === null ? '' : /[",\r\n]/.test(v) ? `"${v.replaceAll('"', '""')}"` : v);
+
+/** Writes a normalised staging CSV, as the validator produces it. */
+export const stagingCsv = (rows: Transaction[]): string => {
+  const path = join(tmp, `staged-${process.pid}-${++counter}.csv`);
+  const lines = [FILE_COLUMNS.join(',')];
+  for (const r of rows) {
+    lines.push(
+      [r.transactionId, r.accountId, r.eventTs, r.eventDate, r.amount, r.currency, r.merchantId, r.description]
+        .map(csvCell)
+        .join(','),
+    );
+  }
+  writeFileSync(path, lines.join('\n') + '\n');
+  return path;
+};
+
+const run = { workflowId: 'test-wf', runId: 'test-run' };
+
+/** Stages rows and replaces the covered dates, as the file workflow does. */
+export const applyFile = async (
+  w: Warehouse,
+  opts: { changeId: string; kind: 'reconciliation' | 'amendment'; covers: string[]; sequence: number; rows: Transaction[]; force?: boolean },
+) => {
+  const stagingId = opts.changeId.replace(/[^a-z0-9_]/g, '_');
+  await w.stageFile({ stagingId, csvPath: stagingCsv(opts.rows) });
+  const result = await w.replacePartitions({
+    changeId: opts.changeId,
+    fileId: `file-${opts.changeId}`,
+    stagingId,
+    kind: opts.kind,
+    covers: opts.covers,
+    sequence: opts.sequence,
+    force: opts.force ?? false,
+    ...run,
+  });
+  await w.dropStaging(stagingId);
+  return result;
+};
+
+export const describeWarehouseContract = (target: ContractTarget): void => {
+  describe(`warehouse contract: ${target.name}`, () => {
+    let w: Warehouse;
+    const opened: Warehouse[] = [];
+    beforeEach(async () => {
+      w = await target.open();
+      opened.push(w);
+    });
+    afterAll(async () => {
+      for (const o of opened) await o.close();
+    });
+
+    it('writes a micro-batch as provisional rows exactly once, even when the batch is retried', async () => {
+      const events = [tx('a1', '2026-11-20', '10.50'), tx('a2', '2026-11-20', '-3.25'), tx('a3', '2026-11-21', '7')];
+      const first = await w.writeStreamBatch(batchOf('b-0', events));
+      expect(first).toMatchObject({ inserted: 3, duplicates: 0, conflicts: 0, late: 0, alreadyApplied: false, toCursor: 3 });
+      const retried = await w.writeStreamBatch(batchOf('b-0', events));
+      expect(retried).toMatchObject({ inserted: 3, alreadyApplied: true, toCursor: 3 });
+      const rows = await w.readRows('2026-11-20');
+      expect(rows.map((r) => [r.transactionId, r.amount, r.status, r.version])).toEqual([
+        ['a1', '10.5', 'provisional', 0],
+        ['a2', '-3.25', 'provisional', 0],
+      ]);
+      const totals = await w.dailyTotals(['2026-11-20', '2026-11-21']);
+      expect(totals).toEqual([
+        { eventDate: '2026-11-20', status: 'provisional', version: 0, currency: 'USD', rows: 2, total: '7.25' },
+        { eventDate: '2026-11-21', status: 'provisional', version: 0, currency: 'USD', rows: 1, total: '7' },
+      ]);
+    });
+
+    it('counts duplicates and keeps conflicting duplicates aside, within and across batches', async () => {
+      await w.writeStreamBatch(batchOf('b-0', [tx('d1', '2026-11-20', '1'), tx('d1', '2026-11-20', '1'), tx('d2', '2026-11-20', '2')]));
+      const second = await w.writeStreamBatch(
+        batchOf('b-1', [tx('d1', '2026-11-20', '1.00'), tx('d2', '2026-11-20', '2.01'), tx('d3', '2026-11-20', '3')], 3),
+      );
+      expect(second).toMatchObject({ inserted: 1, duplicates: 1, conflicts: 1 });
+      const rows = await w.readRows('2026-11-20');
+      expect(rows.map((r) => [r.transactionId, r.amount])).toEqual([
+        ['d1', '1'],
+        ['d2', '2'],
+        ['d3', '3'],
+      ]);
+      expect(await w.countSideTables()).toMatchObject({ conflicts: 1, batches: 2, lateArrivals: 0 });
+    });
+
+    it('replaces every row of a reconciled date at once, archives the provisional version and reports the difference', async () => {
+      await w.writeStreamBatch(
+        batchOf('b-0', [tx('r1', '2026-11-20', '10'), tx('r2', '2026-11-20', '20'), tx('r3', '2026-11-20', '30'), tx('o1', '2026-11-19', '5')]),
+      );
+      const result = await applyFile(w, {
+        changeId: 'recon_1120',
+        kind: 'reconciliation',
+        covers: ['2026-11-20'],
+        sequence: 1,
+        rows: [tx('r1', '2026-11-20', '10'), tx('r2', '2026-11-20', '25'), tx('r4', '2026-11-20', '40', { currency: 'EUR' })],
+      });
+      expect(result.outcome).toBe('replaced');
+      if (result.outcome !== 'replaced') return;
+      expect(result.dates).toEqual([
+        expect.objectContaining({ eventDate: '2026-11-20', fromVersion: 0, toVersion: 1, fromStatus: 'provisional', rowsBefore: 3, rowsAfter: 3 }),
+      ]);
+      const rows = await w.readRows('2026-11-20');
+      expect(rows.map((r) => [r.transactionId, r.amount, r.status, r.version])).toEqual([
+        ['r1', '10', 'reconciled', 1],
+        ['r2', '25', 'reconciled', 1],
+        ['r4', '40', 'reconciled', 1],
+      ]);
+      expect((await w.readRows('2026-11-19')).map((r) => r.status)).toEqual(['provisional']);
+      expect((await w.readVersion('2026-11-20', 0)).map((r) => r.transactionId)).toEqual(['r1', 'r2', 'r3']);
+
+      const [report] = await w.publishChange('recon_1120');
+      expect(report?.comparedWith).toBe('provisional');
+      expect(report?.lines).toEqual([
+        { currency: 'EUR', provisionalRows: 0, provisionalTotal: '0', finalRows: 1, finalTotal: '40' },
+        { currency: 'USD', provisionalRows: 3, provisionalTotal: '60', finalRows: 2, finalTotal: '35' },
+      ]);
+      expect(report?.diffs).toEqual([
+        { transactionId: 'r2', kind: 'amount_changed', before: '20', after: '25' },
+        { transactionId: 'r4', kind: 'only_in_file', before: null, after: '40' },
+        { transactionId: 'r3', kind: 'only_in_stream', before: '30', after: null },
+      ].sort((a, b) => a.kind.localeCompare(b.kind)));
+      const [ledger] = await w.getPartitions(['2026-11-20']);
+      expect(ledger).toMatchObject({ status: 'reconciled', version: 1, sequence: 1, fileId: 'file-recon_1120', rowCount: 3 });
+      expect(await w.getReport('2026-11-20')).toEqual(report);
+    });
+
+    it('seals a reconciled date: later stream events for it become late arrivals, never provisional rows', async () => {
+      await applyFile(w, { changeId: 'seal_1', kind: 'reconciliation', covers: ['2026-11-20'], sequence: 1, rows: [tx('s1', '2026-11-20', '1')] });
+      await w.publishChange('seal_1');
+      const result = await w.writeStreamBatch(batchOf('b-late', [tx('s1', '2026-11-20', '1'), tx('s2', '2026-11-20', '2'), tx('s3', '2026-11-21', '3')]));
+      expect(result).toMatchObject({ inserted: 1, late: 2 });
+      expect((await w.readRows('2026-11-20')).map((r) => [r.transactionId, r.status])).toEqual([['s1', 'reconciled']]);
+      expect(await w.countSideTables()).toMatchObject({ lateArrivals: 2 });
+      const again = await w.writeStreamBatch(batchOf('b-late-2', [tx('s2', '2026-11-20', '2')], 3));
+      expect(again).toMatchObject({ late: 0, duplicates: 1 });
+    });
+
+    it('lands an amendment on the dates it covers: a covered date with no rows ends up empty, others are untouched', async () => {
+      await w.writeStreamBatch(batchOf('b-0', [tx('m1', '2026-11-17', '1'), tx('m2', '2026-11-18', '2'), tx('m3', '2026-11-22', '3')]));
+      await applyFile(w, { changeId: 'rec_17', kind: 'reconciliation', covers: ['2026-11-17'], sequence: 5, rows: [tx('m1', '2026-11-17', '1')] });
+      await w.publishChange('rec_17');
+      const result = await applyFile(w, {
+        changeId: 'amend_1',
+        kind: 'amendment',
+        covers: ['2026-11-17', '2026-11-18'],
+        sequence: 6,
+        rows: [tx('m1', '2026-11-17', '1.5')],
+      });
+      expect(result.outcome).toBe('replaced');
+      const reports = await w.publishChange('amend_1');
+      expect((await w.readRows('2026-11-17')).map((r) => [r.transactionId, r.amount, r.status, r.version])).toEqual([['m1', '1.5', 'amended', 2]]);
+      expect(await w.readRows('2026-11-18')).toEqual([]);
+      expect((await w.readRows('2026-11-22')).map((r) => r.status)).toEqual(['provisional']);
+      const ledger = await w.getPartitions(['2026-11-17', '2026-11-18']);
+      expect(ledger.map((l) => [l.eventDate, l.status, l.version, l.rowCount])).toEqual([
+        ['2026-11-17', 'amended', 2, 1],
+        ['2026-11-18', 'amended', 1, 0],
+      ]);
+      expect(reports.find((r) => r.eventDate === '2026-11-17')?.diffs).toEqual([
+        { transactionId: 'm1', kind: 'amount_changed', before: '1', after: '1.5' },
+      ]);
+      expect(reports.find((r) => r.eventDate === '2026-11-17')?.comparedWith).toBe('reconciled');
+    });
+
+    it('refuses an older sequence unless replayed explicitly', async () => {
+      await applyFile(w, { changeId: 'new_seq', kind: 'reconciliation', covers: ['2026-11-20'], sequence: 10, rows: [tx('v1', '2026-11-20', '1')] });
+      await w.publishChange('new_seq');
+      const stale = await applyFile(w, { changeId: 'old_seq', kind: 'reconciliation', covers: ['2026-11-20'], sequence: 9, rows: [tx('v1', '2026-11-20', '9')] });
+      expect(stale).toMatchObject({ outcome: 'refused_stale', newerSequences: [{ eventDate: '2026-11-20', sequence: 10 }] });
+      expect((await w.readRows('2026-11-20')).map((r) => r.amount)).toEqual(['1']);
+      const forced = await applyFile(w, {
+        changeId: 'old_seq_replay',
+        kind: 'reconciliation',
+        covers: ['2026-11-20'],
+        sequence: 9,
+        rows: [tx('v1', '2026-11-20', '9')],
+        force: true,
+      });
+      expect(forced.outcome).toBe('replaced');
+      expect((await w.readRows('2026-11-20')).map((r) => r.amount)).toEqual(['9']);
+    });
+
+    it('is idempotent per change id and reverts a change exactly', async () => {
+      await w.writeStreamBatch(batchOf('b-0', [tx('x1', '2026-11-20', '1'), tx('x2', '2026-11-21', '2')]));
+      const before = await w.checksums();
+      const first = await applyFile(w, { changeId: 'rev_1', kind: 'amendment', covers: ['2026-11-20', '2026-11-21'], sequence: 3, rows: [tx('x9', '2026-11-20', '9')] });
+      const again = await w.replacePartitions({
+        changeId: 'rev_1', fileId: 'file-rev_1', stagingId: 'rev_1', kind: 'amendment', covers: ['2026-11-20', '2026-11-21'],
+        sequence: 3, force: false, workflowId: 'test-wf', runId: 'test-run',
+      });
+      expect(first.outcome).toBe('replaced');
+      expect(again.outcome).toBe('already_applied');
+      await w.publishChange('rev_1');
+      await w.unpublishChange('rev_1');
+      expect(await w.revertChange('rev_1')).toEqual({ reverted: true });
+      expect(await w.revertChange('rev_1')).toEqual({ reverted: false });
+      const after = await w.checksums();
+      expect(after).toEqual(before);
+      expect((await w.readRows('2026-11-20')).map((r) => [r.transactionId, r.status])).toEqual([['x1', 'provisional']]);
+    });
+
+    it('restores an earlier version of a date as a new version', async () => {
+      await w.writeStreamBatch(batchOf('b-0', [tx('h1', '2026-11-20', '1')]));
+      await applyFile(w, { changeId: 'h_rec', kind: 'reconciliation', covers: ['2026-11-20'], sequence: 1, rows: [tx('h1', '2026-11-20', '2')] });
+      await w.publishChange('h_rec');
+      await applyFile(w, { changeId: 'h_amd', kind: 'amendment', covers: ['2026-11-20'], sequence: 2, rows: [tx('h1', '2026-11-20', '3')] });
+      await w.publishChange('h_amd');
+      const restored = await w.restoreVersion({ changeId: 'h_restore', eventDate: '2026-11-20', version: 1, workflowId: 'ops', runId: 'r' });
+      expect(restored).toMatchObject({ fromVersion: 2, toVersion: 3 });
+      expect((await w.readRows('2026-11-20')).map((r) => [r.amount, r.status, r.version])).toEqual([['2', 'reconciled', 3]]);
+      const changes = await w.getChanges('2026-11-20');
+      expect(changes.map((c) => [c.kind, c.fromVersion, c.toVersion, c.fileId])).toEqual([
+        ['replace', 0, 1, 'file-h_rec'],
+        ['replace', 1, 2, 'file-h_amd'],
+        ['restore', 2, 3, null],
+      ]);
+      expect((await w.getPartitions(['2026-11-20']))[0]).toMatchObject({ status: 'reconciled', version: 3 });
+    });
+
+    it('keeps money exact and stores hostile text verbatim', async () => {
+      const big = '12345678901234567890123456789.123456789';
+      const hostile = `=HYPERLINK("x");'); DROP TABLE transactions; --`;
+      await w.writeStreamBatch(
+        batchOf('b-0', [tx('e1', '2026-11-20', big), tx('e2', '2026-11-20', '0.000000001', { description: hostile, merchantId: 'm,"1"' })]),
+      );
+      const rows = await w.readRows('2026-11-20');
+      expect(rows.map((r) => r.amount)).toEqual([big, '0.000000001']);
+      expect(rows[1]?.description).toBe(hostile);
+      expect(rows[1]?.merchantId).toBe('m,"1"');
+      const [total] = await w.dailyTotals(['2026-11-20']);
+      expect(total?.total).toBe('12345678901234567890123456789.12345679');
+      await applyFile(w, { changeId: 'exact', kind: 'reconciliation', covers: ['2026-11-20'], sequence: 1, rows: [tx('e2', '2026-11-20', '0.1', { description: hostile })] });
+      expect((await w.readRows('2026-11-20'))[0]?.description).toBe(hostile);
+    });
+  });
+};

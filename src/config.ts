@@ -1,0 +1,88 @@
+/**
+ * Configuration, parsed once at start by one schema. A bad value stops the process with a message
+ * naming the variable. Every setting has a local default, so a fresh clone runs with none set.
+ */
+import { resolve } from 'node:path';
+import { z } from 'zod';
+
+const port = z.coerce.number().int().min(1).max(65535);
+const positiveInt = z.coerce.number().int().positive();
+const bool = z
+  .enum(['true', 'false', '1', '0', ''])
+  .transform((v) => v === 'true' || v === '1');
+const timeOfDay = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be HH:MM (24-hour)');
+const identifier = z.string().regex(/^[A-Za-z0-9_]{1,1024}$/, 'must be letters, digits and underscores');
+
+const timeZone = z.string().refine((tz) => {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}, 'must be an IANA time zone such as America/New_York');
+
+export const configSchema = z
+  .object({
+    TEMPORAL_ADDRESS: z.string().default('127.0.0.1:7233'),
+    TEMPORAL_NAMESPACE: z.string().default('default'),
+    TEMPORAL_API_KEY: z.string().optional(),
+    TEMPORAL_TLS_CERT: z.string().optional(),
+    TEMPORAL_TLS_KEY: z.string().optional(),
+    TASK_QUEUE: z.string().default('transactions'),
+
+    WAREHOUSE: z.enum(['duckdb', 'bigquery']).default('duckdb'),
+    DUCKDB_PATH: z.string().default('.data/warehouse/warehouse.duckdb'),
+    BIGQUERY_PROJECT: z.string().regex(/^[a-z][a-z0-9-]{4,28}[a-z0-9]$/, 'must be a Google Cloud project id').optional(),
+    BIGQUERY_DATASET: identifier.default('transactions'),
+    BIGQUERY_LOCATION: z.string().default('US'),
+    BIGQUERY_EMULATOR_ENDPOINT: z.string().url().optional(),
+
+    CLIENT_ID: z.string().regex(/^[A-Za-z0-9._:-]{1,64}$/).default('acme'),
+    CLIENT_TIME_ZONE: timeZone.default('America/New_York'),
+    LANDING_DIR: z.string().default('.data/landing'),
+    WORK_DIR: z.string().default('.data/work'),
+
+    STREAM_BATCH_MAX_ROWS: positiveInt.default(10_000),
+    STREAM_BATCH_MAX_WAIT_MS: positiveInt.default(250),
+    FEED_RATE: z.coerce.number().positive().default(200),
+    FEED_SEED: z.coerce.number().int().nonnegative().default(42),
+
+    SCHEDULE_TIME: timeOfDay.default('00:05'),
+    RECONCILIATION_DEADLINE: timeOfDay.default('06:00'),
+    ALERT_WEBHOOK_URL: z.string().url().optional(),
+    METRICS_PORT: port.default(9464),
+    PAYLOAD_KEY: z
+      .string()
+      .regex(/^[A-Za-z0-9+/]{43}=$/, 'must be a base64 AES-256 key (32 bytes)')
+      .optional(),
+    LOG_LEVEL: z.enum(['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR']).default('INFO'),
+    CI: bool.optional(),
+  })
+  .superRefine((c, ctx) => {
+    if (c.WAREHOUSE === 'bigquery' && !c.BIGQUERY_PROJECT) {
+      ctx.addIssue({ code: 'custom', path: ['BIGQUERY_PROJECT'], message: 'is required when WAREHOUSE=bigquery' });
+    }
+  });
+
+export type Config = z.infer<typeof configSchema>;
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Parses the environment; throws a ConfigError naming every bad variable. */
+export const loadConfig = (env: NodeJS.ProcessEnv = process.env): Config => {
+  const picked = Object.fromEntries(
+    Object.keys(configSchema.innerType().shape)
+      .filter((k) => env[k] !== undefined && env[k] !== '')
+      .map((k) => [k, env[k]]),
+  );
+  const parsed = configSchema.safeParse(picked);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.') || '(config)'}: ${i.message}`);
+    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  const c = parsed.data;
+  return { ...c, DUCKDB_PATH: resolve(c.DUCKDB_PATH), LANDING_DIR: resolve(c.LANDING_DIR), WORK_DIR: resolve(c.WORK_DIR) };
+};

@@ -1,0 +1,83 @@
+/**
+ * Names shared by workflows, the worker, the CLI and the Temporal UI: search attributes, signals, queries,
+ * and workflow id builders. Pure: safe inside the workflow sandbox.
+ */
+import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+import { defineQuery, defineSignal } from '@temporalio/workflow';
+import type { FileKind } from '../domain/contract.js';
+
+/** Custom search attributes; the local stack registers them (scripts/temporal.sh), production once per namespace. */
+export const searchAttributes = {
+  ClientId: defineSearchAttributeKey('ClientId', SearchAttributeType.KEYWORD),
+  EventDates: defineSearchAttributeKey('EventDates', SearchAttributeType.KEYWORD_LIST),
+  FileKind: defineSearchAttributeKey('FileKind', SearchAttributeType.KEYWORD),
+  FileId: defineSearchAttributeKey('FileId', SearchAttributeType.KEYWORD),
+  Stage: defineSearchAttributeKey('Stage', SearchAttributeType.KEYWORD),
+  LateFile: defineSearchAttributeKey('LateFile', SearchAttributeType.BOOL),
+  StreamSource: defineSearchAttributeKey('StreamSource', SearchAttributeType.KEYWORD),
+  Sequence: defineSearchAttributeKey('Sequence', SearchAttributeType.INT),
+} as const;
+
+/** `temporal server start-dev --search-attribute` arguments for the keys above. */
+export const SEARCH_ATTRIBUTE_FLAGS: Record<keyof typeof searchAttributes, string> = {
+  ClientId: 'Keyword',
+  EventDates: 'KeywordList',
+  FileKind: 'Keyword',
+  FileId: 'Keyword',
+  Stage: 'Keyword',
+  LateFile: 'Bool',
+  StreamSource: 'Keyword',
+  Sequence: 'Int',
+};
+
+export type FileStage =
+  | 'register'
+  | 'duplicate'
+  | 'validate'
+  | 'rejected'
+  | 'stage'
+  | 'replace'
+  | 'refused'
+  | 'publish'
+  | 'applied'
+  | 'rolling_back'
+  | 'rolled_back';
+
+export interface FileProgress {
+  stage: FileStage;
+  detail: string;
+  fileId: string;
+  covers: string[];
+}
+export const fileProgressQuery = defineQuery<FileProgress>('fileProgress');
+
+/** Workflow ids are business keys: a second delivery of the same file is a conflict, not a second run. */
+export const workflowIds = {
+  file: (clientId: string, kind: FileKind, covers: string[], fileId: string, sha256: string): string =>
+    `${kind === 'reconciliation' ? 'reconcile' : 'amend'}/${clientId}/${covers[0] ?? 'none'}${covers.length > 1 ? `+${covers.length - 1}` : ''}/${fileId}/${sha256.slice(0, 8)}`,
+  replay: (clientId: string, fileId: string, sha256: string, requestId: string): string =>
+    `replay/${clientId}/${fileId}/${sha256.slice(0, 8)}/${requestId}`,
+  stream: (sourceId: string): string => `stream/${sourceId}`,
+  daily: (clientId: string, eventDate: string): string => `daily/${clientId}/${eventDate}`,
+  landing: (clientId: string): string => `landing/${clientId}`,
+};
+
+/** Signals and queries of the other workflows, defined here so the CLI can use them without importing workflow code. */
+export const pauseSignal = defineSignal('pause');
+export const resumeSignal = defineSignal('resume');
+export const flushSignal = defineSignal('flush');
+export interface ReplayRequest {
+  fileId: string;
+  /** Optional: a specific delivery of that file id. */
+  sha256?: string;
+  requestedBy?: string;
+}
+export const replayFileSignal = defineSignal<[ReplayRequest]>('replayFile');
+export interface FileLanded {
+  fileId: string;
+  sha256: string;
+  kind: FileKind;
+  covers: string[];
+  workflowId: string;
+}
+export const fileLandedSignal = defineSignal<[FileLanded]>('fileLanded');

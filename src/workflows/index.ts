@@ -1,0 +1,2 @@
+// The worker bundles this module: every workflow type the task queue serves.
+export { fileWorkflow } from './file-workflow.js';

@@ -4,11 +4,12 @@
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ApplicationFailure, Context } from '@temporalio/activity';
+import { Context } from '@temporalio/activity';
 import { formatIssue, type FileKind } from '../domain/contract.js';
 import type { Landing } from '../files/landing.js';
 import { validateFile } from '../files/validate.js';
-import { WarehouseError, type FileOutcome, type ReplaceInput, type Warehouse } from '../warehouse/port.js';
+import type { FileOutcome, ReplaceInput, Warehouse } from '../warehouse/port.js';
+import { classified } from './errors.js';
 
 /** Test hook: lets a test fail or stall a chosen step. Production injects nothing. */
 export interface FaultInjector {
@@ -26,18 +27,6 @@ interface FileRef {
   fileId: string;
   sha256: string;
 }
-
-/** Adapter errors that retrying cannot fix become non-retryable failures with an explicit type. */
-const classified = async <T>(work: () => Promise<T>): Promise<T> => {
-  try {
-    return await work();
-  } catch (error) {
-    if (error instanceof WarehouseError && error.code !== 'CONFLICT') {
-      throw ApplicationFailure.nonRetryable(error.message, 'WarehouseInvariant');
-    }
-    throw error;
-  }
-};
 
 export const createFileActivities = ({ warehouse, landing, workDir, faults }: FileActivityDeps) => {
   const step = async <T>(name: string, work: () => Promise<T>): Promise<T> => {

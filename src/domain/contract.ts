@@ -10,6 +10,18 @@ export const DATE_PATTERN = /^\d{4}-\d{2}-\d{2}$/;
 export const CURRENCY_PATTERN = /^[A-Z]{3}$/;
 /** RFC 3339 with a mandatory offset or Z; fractional seconds optional. */
 export const TIMESTAMP_PATTERN = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
+/**
+ * TIMESTAMP_PATTERN with field ranges (hour 00–23, minute and second 00–59, offset up to ±23:59): no leap
+ * second, no 24:00, which BigQuery TIMESTAMP refuses. The date part is checked as a calendar date separately.
+ * Written so that the same source works in JavaScript and in RE2 (DuckDB's and BigQuery's regex engine).
+ */
+export const STRICT_TIMESTAMP_PATTERN =
+  /^\d{4}-\d{2}-\d{2}T([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,9})?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)$/;
+/** Earliest calendar date BigQuery DATE accepts (year 0000 is a valid ISO date but not a warehouse one). */
+export const MIN_DATE = '0001-01-01';
+/** Longest merchant_id and description, in Unicode code points. */
+export const MAX_MERCHANT_ID_CHARS = 64;
+export const MAX_DESCRIPTION_CHARS = 512;
 
 /** The columns a file must carry, in the canonical order used for staging. */
 export const FILE_COLUMNS = [
@@ -39,12 +51,19 @@ export const ISO_4217 = new Set(
   ).split(' '),
 );
 
-const isRealDate = (s: string): boolean => {
-  if (!DATE_PATTERN.test(s)) return false;
+/** A real calendar date YYYY-MM-DD from 0001-01-01 (no 2026-02-30). */
+export const isRealDate = (s: string): boolean => {
+  if (!DATE_PATTERN.test(s) || s < MIN_DATE) return false;
   const d = new Date(`${s}T00:00:00Z`);
   return !Number.isNaN(d.getTime()) && d.toISOString().slice(0, 10) === s;
 };
-const isRealTimestamp = (s: string): boolean => TIMESTAMP_PATTERN.test(s) && !Number.isNaN(Date.parse(s));
+// Date.parse alone is lenient (it accepts 2026-02-30T00:00:00Z and 24:00), hence the strict pattern and the calendar check.
+export const isRealTimestamp = (s: string): boolean => STRICT_TIMESTAMP_PATTERN.test(s) && isRealDate(s.slice(0, 10));
+const codePoints = (s: string): number => {
+  let n = 0;
+  for (const _ of s) n++;
+  return n;
+};
 
 export const idSchema = z.string().regex(ID_PATTERN, 'must be 1–64 chars of [A-Za-z0-9._:-]');
 export const eventDateSchema = z.string().refine(isRealDate, 'must be a calendar date YYYY-MM-DD');
@@ -56,8 +75,12 @@ export const currencySchema = z
   .string()
   .regex(CURRENCY_PATTERN, 'must be an upper-case ISO 4217 code')
   .refine((c) => ISO_4217.has(c), 'is not an ISO 4217 currency');
-const merchantSchema = z.string().max(64, 'must be at most 64 characters');
-const descriptionSchema = z.string().refine((s) => [...s].length <= 512, 'must be at most 512 characters');
+const merchantSchema = z
+  .string()
+  .refine((s) => codePoints(s) <= MAX_MERCHANT_ID_CHARS, `must be at most ${MAX_MERCHANT_ID_CHARS} characters`);
+const descriptionSchema = z
+  .string()
+  .refine((s) => codePoints(s) <= MAX_DESCRIPTION_CHARS, `must be at most ${MAX_DESCRIPTION_CHARS} characters`);
 
 const transactionShape = {
   transaction_id: idSchema,

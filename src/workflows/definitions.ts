@@ -81,3 +81,23 @@ export interface FileLanded {
   workflowId: string;
 }
 export const fileLandedSignal = defineSignal<[FileLanded]>('fileLanded');
+
+export interface StreamProgress {
+  sourceId: string;
+  /** Next offset the stream will read; everything before it is durable in the warehouse. */
+  cursor: number;
+  headCursor: number;
+  lag: number;
+  paused: boolean;
+  lastBatchAt: string | null;
+  generation: number;
+  batches: number;
+  read: number;
+  written: number;
+  duplicates: number;
+  conflicts: number;
+  late: number;
+  rejected: number;
+  unknownFields: number;
+}
+export const streamProgressQuery = defineQuery<StreamProgress>('streamProgress');

@@ -139,7 +139,7 @@ export async function fileWorkflow(input: FileWorkflowInput): Promise<FileWorkfl
   } catch (error) {
     const reason = isCancellation(error) ? 'cancelled by an operator' : error instanceof Error ? error.message : String(error);
     // A rejected or refused file has its outcome recorded already; anything else is recorded here.
-    const decided = stage === 'rejected' || stage === 'refused';
+    const decided = (['rejected', 'refused'] as FileStage[]).includes(stage);
     await CancellationScope.nonCancellable(async () => {
       if (compensations.length > 0 && !decided) enter('rolling_back');
       for (const compensate of compensations) await compensate();

@@ -1,2 +1,3 @@
 // The worker bundles this module: every workflow type the task queue serves.
 export { fileWorkflow } from './file-workflow.js';
+export { streamWorkflow } from './stream-workflow.js';

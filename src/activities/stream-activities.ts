@@ -1,0 +1,103 @@
+/**
+ * The stream's one activity: read a micro-batch from the source at the workflow's cursor, check it against
+ * the contract, write it idempotently, and return the new cursor and counts (never the rows).
+ */
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import { parseStreamRecords } from '../domain/stream-event.js';
+import type { TransactionSource } from '../sources/source.js';
+import type { Warehouse } from '../warehouse/port.js';
+import { classified } from './errors.js';
+import type { FaultInjector } from './file-activities.js';
+
+export interface StreamMetrics {
+  /** Called once the batch is durable, with each record's emitted time. */
+  batchWritten(input: { sourceId: string; emittedAtMs: number[]; durableAtMs: number; inserted: number; late: number; rejected: number; conflicts: number; lag: number }): void;
+}
+
+export interface StreamActivityDeps {
+  warehouse: Warehouse;
+  sources: Map<string, TransactionSource>;
+  timeZone: string;
+  metrics?: StreamMetrics;
+  faults?: FaultInjector;
+  now?: () => number;
+}
+
+export interface ProcessBatchInput {
+  sourceId: string;
+  fromCursor: number;
+  maxRows: number;
+  maxWaitMs: number;
+}
+
+export interface ProcessBatchResult {
+  toCursor: number;
+  headCursor: number;
+  read: number;
+  inserted: number;
+  duplicates: number;
+  conflicts: number;
+  late: number;
+  rejected: number;
+  unknownFields: number;
+  alreadyApplied: boolean;
+  writtenAt: string;
+}
+
+export const createStreamActivities = ({ warehouse, sources, timeZone, metrics, faults, now = Date.now }: StreamActivityDeps) => ({
+  async processBatch(input: ProcessBatchInput): Promise<ProcessBatchResult> {
+    const ctx = Context.current();
+    const source = sources.get(input.sourceId);
+    if (!source) throw ApplicationFailure.nonRetryable(`no source ${input.sourceId} on this worker`, 'UnknownSource');
+    await faults?.before('stream.read', ctx.info.attempt);
+    const read = await source.read({
+      fromCursor: input.fromCursor,
+      maxRows: input.maxRows,
+      maxWaitMs: input.maxWaitMs,
+      signal: ctx.cancellationSignal,
+    });
+    ctx.heartbeat({ read: read.records.length });
+    const parsed = parseStreamRecords({ sourceId: input.sourceId, records: read.records, timeZone });
+    await faults?.before('stream.write', ctx.info.attempt);
+    const result = await classified(() =>
+      warehouse.writeStreamBatch({
+        // The start cursor names the batch: a retry after a crash is recognised and not written twice.
+        batchId: `${input.sourceId}@${input.fromCursor}`,
+        sourceId: input.sourceId,
+        fromCursor: input.fromCursor,
+        toCursor: read.nextCursor,
+        events: parsed.events.map((e, i) => ({ ...e, offset: parsed.offsets[i] ?? -1 })),
+        rejects: parsed.rejects,
+        unknownFields: parsed.unknownFields,
+      }),
+    );
+    await faults?.before('stream.ack', ctx.info.attempt);
+    const durableAtMs = now();
+    if (!result.alreadyApplied) {
+      metrics?.batchWritten({
+        sourceId: input.sourceId,
+        emittedAtMs: read.records.map((r) => r.emittedAtMs),
+        durableAtMs,
+        inserted: result.inserted,
+        late: result.late,
+        rejected: result.rejected,
+        conflicts: result.conflicts,
+        lag: Math.max(0, read.headCursor - result.toCursor),
+      });
+    }
+    return {
+      // A batch written before a crash may have covered more records than this read: trust the stored cursor.
+      toCursor: result.toCursor,
+      headCursor: read.headCursor,
+      read: result.toCursor - input.fromCursor,
+      inserted: result.inserted,
+      duplicates: result.duplicates,
+      conflicts: result.conflicts,
+      late: result.late,
+      rejected: result.rejected,
+      unknownFields: parsed.unknownFields,
+      alreadyApplied: result.alreadyApplied,
+      writtenAt: new Date(durableAtMs).toISOString(),
+    };
+  }
+});

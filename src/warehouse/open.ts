@@ -1,0 +1,17 @@
+import type { Config } from '../config.js';
+import type { Warehouse } from './port.js';
+
+/** Opens the configured warehouse; adapters load lazily so the local default needs no cloud library at start. */
+export const openWarehouse = async (config: Config): Promise<Warehouse> => {
+  if (config.WAREHOUSE === 'duckdb') {
+    const { DuckDbWarehouse } = await import('./duckdb/duckdb-warehouse.js');
+    return DuckDbWarehouse.open({ path: config.DUCKDB_PATH });
+  }
+  const { BigQueryWarehouse } = await import('./bigquery/bigquery-warehouse.js');
+  return BigQueryWarehouse.open({
+    projectId: config.BIGQUERY_PROJECT ?? '',
+    datasetId: config.BIGQUERY_DATASET,
+    location: config.BIGQUERY_LOCATION,
+    ...(config.BIGQUERY_EMULATOR_ENDPOINT ? { apiEndpoint: config.BIGQUERY_EMULATOR_ENDPOINT } : {}),
+  });
+};

@@ -1,0 +1,66 @@
+/**
+ * Composition root: builds the activities from injected dependencies and runs one worker on the task queue.
+ * Production, the local pipeline, tests and benchmarks all go through here; they differ only in what they inject.
+ */
+import { fileURLToPath } from 'node:url';
+import type { NativeConnection } from '@temporalio/worker';
+import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { createFileActivities, type FaultInjector } from '../activities/file-activities.js';
+import { createStreamActivities, type StreamMetrics } from '../activities/stream-activities.js';
+import type { Landing } from '../files/landing.js';
+import type { TransactionSource } from '../sources/source.js';
+import type { Warehouse } from '../warehouse/port.js';
+
+export interface PipelineDeps {
+  warehouse: Warehouse;
+  landing: Landing;
+  sources: Map<string, TransactionSource>;
+  timeZone: string;
+  workDir: string;
+  metrics?: StreamMetrics;
+  faults?: FaultInjector;
+  /** Extra activities (operations: alerts, landing watcher) merged into the same worker. */
+  extraActivities?: Record<string, (...args: never[]) => Promise<unknown>>;
+}
+
+export const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
+
+let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
+/** Bundles workflow code once per process (tests start many workers). */
+export const workflowBundle = (): Promise<WorkflowBundleWithSourceMap> => {
+  bundle ??= bundleWorkflowCode({ workflowsPath, logger: undefined });
+  return bundle;
+};
+
+export const createActivities = (deps: PipelineDeps) => {
+  const optional = {
+    ...(deps.faults ? { faults: deps.faults } : {}),
+  };
+  return {
+    ...createFileActivities({ warehouse: deps.warehouse, landing: deps.landing, workDir: deps.workDir, ...optional }),
+    ...createStreamActivities({
+      warehouse: deps.warehouse,
+      sources: deps.sources,
+      timeZone: deps.timeZone,
+      ...optional,
+      ...(deps.metrics ? { metrics: deps.metrics } : {}),
+    }),
+    ...deps.extraActivities,
+  };
+};
+
+export const createPipelineWorker = async (input: {
+  connection: NativeConnection;
+  namespace: string;
+  taskQueue: string;
+  deps: PipelineDeps;
+  maxConcurrentActivityTaskExecutions?: number;
+}): Promise<Worker> =>
+  Worker.create({
+    connection: input.connection,
+    namespace: input.namespace,
+    taskQueue: input.taskQueue,
+    workflowBundle: await workflowBundle(),
+    activities: createActivities(input.deps),
+    maxConcurrentActivityTaskExecutions: input.maxConcurrentActivityTaskExecutions ?? 20,
+  });

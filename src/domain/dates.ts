@@ -35,9 +35,17 @@ const pad2 = (n: number): string => (n < 10 ? `0${n}` : `${n}`);
 const pad3 = (n: number): string => (n < 10 ? `00${n}` : n < 100 ? `0${n}` : `${n}`);
 const pad4 = (n: number): string => (n < 10 ? `000${n}` : n < 100 ? `00${n}` : n < 1000 ? `0${n}` : `${n}`);
 
+const dayTexts = new Map<number, string>();
+
 const formatDays = (days: number): string => {
-  const { y, m, d } = civilFromDays(days);
-  return `${pad4(y)}-${pad2(m)}-${pad2(d)}`;
+  let text = dayTexts.get(days);
+  if (text === undefined) {
+    const { y, m, d } = civilFromDays(days);
+    text = `${pad4(y)}-${pad2(m)}-${pad2(d)}`;
+    if (dayTexts.size >= 100_000) dayTexts.clear();
+    dayTexts.set(days, text);
+  }
+  return text;
 };
 
 const DATE_TEXT = /^(\d{4})-(\d{2})-(\d{2})$/;
@@ -55,14 +63,19 @@ const parseDays = (date: string): number => {
   return days;
 };
 
+const knownDates = new Set<string>();
+
 /** True if `date` is a real calendar date written `YYYY-MM-DD` (`2026-02-30` is not). */
 export const isCalendarDate = (date: string): boolean => {
+  if (knownDates.has(date)) return true;
   try {
     parseDays(date);
-    return true;
   } catch {
     return false;
   }
+  if (knownDates.size >= MAX_CACHED_BUCKETS) knownDates.clear();
+  knownDates.add(date);
+  return true;
 };
 
 /** `date` plus `n` days (n may be negative): `addDays('2026-03-01', -1) === '2026-02-28'`. */
@@ -133,21 +146,34 @@ export const isValidTimeZone = (timeZone: string): boolean => {
  * The zone's UTC offset in ms at an instant (`-18_000_000` for New York in winter). Cached per 15-minute
  * bucket when the offset is the same at both ends of the bucket; otherwise computed exactly per instant.
  */
+let lastZone = '';
+let lastBucket = NaN;
+let lastOffset = 0;
+
 export const utcOffsetMs = (epochMs: number, timeZone: string): number => {
+  const bucket = Math.floor(epochMs / BUCKET_MS);
+  if (bucket === lastBucket && timeZone === lastZone) return lastOffset;
   let zoneCache = offsetCache.get(timeZone);
   if (zoneCache === undefined) {
     zoneCache = new Map();
     offsetCache.set(timeZone, zoneCache);
   }
-  const bucket = Math.floor(epochMs / BUCKET_MS);
   const cached = zoneCache.get(bucket);
-  if (cached !== undefined) return cached;
+  if (cached !== undefined) {
+    lastZone = timeZone;
+    lastBucket = bucket;
+    lastOffset = cached;
+    return cached;
+  }
   const start = bucket * BUCKET_MS;
   const atStart = computeOffsetMs(start, timeZone);
   const atEnd = computeOffsetMs(start + BUCKET_MS - 1, timeZone);
   if (atStart !== atEnd) return computeOffsetMs(epochMs, timeZone);
   if (zoneCache.size >= MAX_CACHED_BUCKETS) zoneCache.clear();
   zoneCache.set(bucket, atStart);
+  lastZone = timeZone;
+  lastBucket = bucket;
+  lastOffset = atStart;
   return atStart;
 };
 
@@ -199,6 +225,9 @@ const formatOffset = (offsetMs: number): string => {
   return `${sign}${pad2(Math.floor(minutes / 60))}:${pad2(minutes % 60)}`;
 };
 
+/** Per offset, the last local minute formatted (`2026-11-21T23:59:`): consecutive events share it. */
+const minutePrefixes = new Map<number, { minute: number; prefix: string; suffix: string }>();
+
 /**
  * An instant as RFC 3339 with milliseconds in the zone's local time and offset
  * (`2026-11-21T23:59:58.120-05:00`), or in UTC with `Z` when `timeZone` is `'UTC'`.
@@ -207,12 +236,19 @@ export const formatTimestamp = (epochMs: number, timeZone: string): string => {
   // Offsets with seconds (historic local mean time) cannot be written in RFC 3339; round to minutes.
   const offsetMs = timeZone === 'UTC' ? 0 : Math.round(utcOffsetMs(epochMs, timeZone) / 60_000) * 60_000;
   const local = Math.floor(epochMs) + offsetMs;
-  const days = Math.floor(local / MS_PER_DAY);
-  const msOfDay = local - days * MS_PER_DAY;
-  const { y, m, d } = civilFromDays(days);
-  const h = Math.floor(msOfDay / 3_600_000);
-  const mi = Math.floor(msOfDay / 60_000) % 60;
-  const s = Math.floor(msOfDay / 1000) % 60;
-  const ms = msOfDay % 1000;
-  return `${pad4(y)}-${pad2(m)}-${pad2(d)}T${pad2(h)}:${pad2(mi)}:${pad2(s)}.${pad3(ms)}${formatOffset(offsetMs)}`;
+  const minute = Math.floor(local / 60_000);
+  let slot = minutePrefixes.get(offsetMs);
+  if (slot === undefined || slot.minute !== minute) {
+    const days = Math.floor(local / MS_PER_DAY);
+    const minuteOfDay = minute - days * 1440;
+    slot = {
+      minute,
+      prefix: `${formatDays(days)}T${pad2(Math.floor(minuteOfDay / 60))}:${pad2(minuteOfDay % 60)}:`,
+      suffix: formatOffset(offsetMs),
+    };
+    if (minutePrefixes.size >= 64) minutePrefixes.clear();
+    minutePrefixes.set(offsetMs, slot);
+  }
+  const msOfMinute = local - minute * 60_000;
+  return `${slot.prefix}${pad2(Math.floor(msOfMinute / 1000))}.${pad3(msOfMinute % 1000)}${slot.suffix}`;
 };

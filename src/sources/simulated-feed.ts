@@ -229,14 +229,19 @@ const formatMinor = (minor: number, currency: Currency): string => {
   return `${minor < 0 ? '-' : ''}${Math.floor(abs / 100)}.${cents < 10 ? '0' : ''}${cents}`;
 };
 
+// Joined from parts rather than concatenated: join yields a flat string, as bytes from a broker would be,
+// where `+=` builds a rope that JSON.parse must first copy (that alone cost parsing a third of its speed).
 const renderValid = (f: ValidFields, amountJson = `"${formatMinor(f.minor, f.currency)}"`): string => {
-  let out = `{"schema_version":1,"transaction_id":"${f.transactionId}","account_id":"${f.accountId}","event_ts":"${f.eventTs}"`;
-  if (!f.omitEventDate) out += `,"event_date":"${f.eventDate}"`;
-  out += `,"amount":${amountJson},"currency":"${f.currency}"`;
-  if (f.merchantId !== null) out += `,"merchant_id":"${f.merchantId}"`;
-  if (f.descriptionJson !== null) out += `,"description":${f.descriptionJson}`;
-  for (let i = 0; i < f.extraFields; i++) out += `,${EXTRA_FIELDS[i]}`;
-  return `${out}}`;
+  const parts = [
+    `{"schema_version":1,"transaction_id":"${f.transactionId}","account_id":"${f.accountId}","event_ts":"${f.eventTs}"`,
+  ];
+  if (!f.omitEventDate) parts.push(`,"event_date":"${f.eventDate}"`);
+  parts.push(`,"amount":${amountJson},"currency":"${f.currency}"`);
+  if (f.merchantId !== null) parts.push(`,"merchant_id":"${f.merchantId}"`);
+  if (f.descriptionJson !== null) parts.push(`,"description":${f.descriptionJson}`);
+  for (let i = 0; i < f.extraFields; i++) parts.push(`,${EXTRA_FIELDS[i]}`);
+  parts.push('}');
+  return parts.join('');
 };
 
 const pick = <T>(list: readonly T[], u: number): T => list[Math.floor(u * list.length)] as T;
@@ -489,7 +494,6 @@ export class SimulatedFeed implements TransactionSource {
     if (!(maxWaitMs >= 0)) this.fail(`maxWaitMs must be ≥ 0, got ${maxWaitMs}`);
     const wanted = fromCursor + maxRows;
     const deadline = this.clock.now() + maxWaitMs;
-    const waitSignal = signal === undefined ? this.closing.signal : AbortSignal.any([signal, this.closing.signal]);
     for (;;) {
       if (this.closing.signal.aborted) throw new SourceError('source is closed', 'CLOSED', this.id);
       signal?.throwIfAborted();
@@ -499,11 +503,19 @@ export class SimulatedFeed implements TransactionSource {
       if (head >= wanted || ended || now >= deadline) return this.collect(fromCursor, Math.min(head, wanted), head);
       const nextWanted = wanted - 1 < this.total ? this.availableAt(wanted - 1) : deadline;
       const wakeAt = Math.min(deadline, nextWanted);
+      // One controller per wait, detached afterwards (AbortSignal.any on a long-lived signal leaks on Node 20).
+      const wait = new AbortController();
+      const stop = (): void => wait.abort(signal?.aborted ? signal.reason : undefined);
+      signal?.addEventListener('abort', stop, { once: true });
+      this.closing.signal.addEventListener('abort', stop, { once: true });
       try {
-        await this.clock.sleep(Math.max(1, Math.ceil(wakeAt - now)), waitSignal);
+        await this.clock.sleep(Math.max(1, Math.ceil(wakeAt - now)), wait.signal);
       } catch (error) {
         if (this.closing.signal.aborted) throw new SourceError('source is closed', 'CLOSED', this.id);
         throw error;
+      } finally {
+        signal?.removeEventListener('abort', stop);
+        this.closing.signal.removeEventListener('abort', stop);
       }
     }
   }

@@ -1,0 +1,18 @@
+# The worker image used by docker-compose.yml.
+FROM node:20-bookworm-slim
+
+WORKDIR /app
+ENV NODE_ENV=production
+
+# Dependencies first, so source edits do not reinstall them. tsx (a dev
+# dependency) runs the TypeScript entry point, so dev dependencies are kept.
+COPY package.json package-lock.json ./
+RUN npm ci --include=dev --no-audit --no-fund && npm cache clean --force
+
+COPY tsconfig.json ./
+COPY src ./src
+
+RUN mkdir -p /app/.data && chown -R node:node /app/.data
+USER node
+
+CMD ["npx", "tsx", "src/cli/main.ts", "worker"]

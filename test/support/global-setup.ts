@@ -1,0 +1,56 @@
+// Starts the servers integration tests share: one Temporal dev server and, when
+// scripts/emulator.sh exists, one BigQuery emulator. Tests read them with
+// inject('temporalAddress') / inject('bqEmulatorEndpoint') or from process.env
+// (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, BQ_EMULATOR_ENDPOINT).
+import type { TestProject } from 'vitest/node';
+import { emulatorAvailable, startEmulator, startTemporal } from './servers.js';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    temporalAddress: string;
+    temporalNamespace: string;
+    bqEmulatorEndpoint?: string;
+  }
+}
+
+const exportedVariables = ['TEMPORAL_ADDRESS', 'TEMPORAL_NAMESPACE', 'BQ_EMULATOR_ENDPOINT'] as const;
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const saved = Object.fromEntries(exportedVariables.map((name) => [name, process.env[name]]));
+  const skipEmulator = process.env.SKIP_BQ_EMULATOR === '1' || !emulatorAvailable();
+
+  // TEST_TEMPORAL_ADDRESS attaches to a server started elsewhere instead of starting one.
+  const external = process.env.TEST_TEMPORAL_ADDRESS;
+  const [temporalResult, emulatorResult] = await Promise.allSettled([
+    external !== undefined && external !== ''
+      ? Promise.resolve({ address: external, namespace: process.env.TEST_TEMPORAL_NAMESPACE ?? 'default', stop: async () => {} })
+      : startTemporal(),
+    skipEmulator ? Promise.resolve(undefined) : startEmulator(),
+  ]);
+  if (temporalResult.status === 'rejected' || emulatorResult.status === 'rejected') {
+    // Stop whichever did start before reporting the failure.
+    if (temporalResult.status === 'fulfilled') await temporalResult.value.stop();
+    if (emulatorResult.status === 'fulfilled') await emulatorResult.value?.stop();
+    throw temporalResult.status === 'rejected' ? temporalResult.reason : (emulatorResult as PromiseRejectedResult).reason;
+  }
+  const temporal = temporalResult.value;
+  const emulator = emulatorResult.value;
+
+  project.provide('temporalAddress', temporal.address);
+  project.provide('temporalNamespace', temporal.namespace);
+  // Worker processes are forked after global setup and inherit these.
+  process.env.TEMPORAL_ADDRESS = temporal.address;
+  process.env.TEMPORAL_NAMESPACE = temporal.namespace;
+  if (emulator !== undefined) {
+    project.provide('bqEmulatorEndpoint', emulator.endpoint);
+    process.env.BQ_EMULATOR_ENDPOINT = emulator.endpoint;
+  }
+
+  return async () => {
+    await Promise.allSettled([temporal.stop(), emulator?.stop()]);
+    for (const [name, value] of Object.entries(saved)) {
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
+  };
+}

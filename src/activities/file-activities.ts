@@ -5,8 +5,8 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Context } from '@temporalio/activity';
-import { formatIssue, type FileKind } from '../domain/contract.js';
-import type { Landing } from '../files/landing.js';
+import { formatIssue, type FileKind, type InputIssue } from '../domain/contract.js';
+import type { Landing, StoredIn } from '../files/landing.js';
 import { validateFile } from '../files/validate.js';
 import type { FileOutcome, ReplaceInput, Warehouse } from '../warehouse/port.js';
 import { classified } from './errors.js';
@@ -23,6 +23,25 @@ export interface FileActivityDeps {
   faults?: FaultInjector;
 }
 
+interface ErrorReport {
+  file: string;
+  issueCount: number;
+  issues: InputIssue[];
+}
+
+/** Writes the error report beside the work files and returns the rejection the workflow acts on. */
+const reject = async (
+  dir: string,
+  file: string,
+  found: { issueCount: number; issues: InputIssue[] },
+): Promise<{ ok: false; issueCount: number; summary: string; reportPath: string }> => {
+  const reportPath = join(dir, 'error-report.json');
+  const report: ErrorReport = { file, issueCount: found.issueCount, issues: found.issues };
+  await writeFile(reportPath, JSON.stringify(report, null, 2));
+  const first = found.issues.slice(0, 3).map(formatIssue).join('; ');
+  return { ok: false, issueCount: found.issueCount, summary: `${found.issueCount} problem(s); ${first}`, reportPath };
+};
+
 interface FileRef {
   fileId: string;
   sha256: string;
@@ -37,10 +56,9 @@ export const createFileActivities = ({ warehouse, landing, workDir, faults }: Fi
   return {
     async registerFile(input: FileRef & {
       clientId: string;
-      kind: FileKind;
+      kind: FileKind | 'unknown';
       covers: string[];
       sequence: number;
-      dataName: string;
       replay: boolean;
       workflowId: string;
       runId: string;
@@ -54,7 +72,7 @@ export const createFileActivities = ({ warehouse, landing, workDir, faults }: Fi
           covers: input.covers,
           sequence: input.sequence,
           rowCount: 0,
-          dataPath: input.dataName,
+          dataPath: `${landing.location}/${input.fileId}`,
           workflowId: input.workflowId,
           runId: input.runId,
           replay: input.replay,
@@ -63,44 +81,66 @@ export const createFileActivities = ({ warehouse, landing, workDir, faults }: Fi
       });
     },
 
-    async validateFile(input: FileRef & { dataName: string; manifestName: string }): Promise<
-      | { ok: true; normalizedCsvPath: string; rows: number }
+    async validateFile(input: FileRef & { from: StoredIn; today?: string }): Promise<
+      | { ok: true; normalizedCsvPath: string; rows: number; kind: FileKind; covers: string[]; sequence: number }
       | { ok: false; issueCount: number; summary: string; reportPath: string }
     > {
       return step('validate', async () => {
         const ctx = Context.current();
         const dir = join(workDir, input.fileId, input.sha256.slice(0, 12));
         await mkdir(dir, { recursive: true });
-        const result = await validateFile({
-          dataPath: await landing.localPath(input.dataName),
-          dataName: input.dataName,
-          manifestText: await landing.readText(input.manifestName),
-          manifestName: input.manifestName,
-          workDir: dir,
-          onProgress: (p) => ctx.heartbeat(p),
-        });
-        if (result.ok) return { ok: true, normalizedCsvPath: result.normalizedCsvPath, rows: result.rows };
-        const reportPath = join(dir, 'error-report.json');
-        await writeFile(reportPath, JSON.stringify({ file: input.dataName, issueCount: result.issueCount, issues: result.issues }, null, 2));
-        const first = result.issues.slice(0, 3).map(formatIssue).join('; ');
-        return { ok: false, issueCount: result.issueCount, summary: `${result.issueCount} problem(s); ${first}`, reportPath };
+        const manifestName = `${input.fileId}.manifest.json`;
+        const data = await landing.openData(input.fileId, input.from);
+        if (!data) {
+          const issue = { source: input.fileId, line: null, field: null, reason: `data file is missing from ${landing.location}` };
+          return reject(dir, input.fileId, { issueCount: 1, issues: [issue] });
+        }
+        try {
+          const result = await validateFile({
+            dataPath: data.path,
+            dataName: data.dataName,
+            manifestText: await landing.readManifest(input.fileId, input.from),
+            manifestName,
+            workDir: dir,
+            ...(input.today ? { today: input.today } : {}),
+            onProgress: (p) => ctx.heartbeat(p),
+          });
+          if (result.ok && result.sha256 !== input.sha256) {
+            const issue = { source: data.dataName, line: null, field: 'sha256', reason: 'the file changed after it was registered' };
+            return reject(dir, data.dataName, { issueCount: 1, issues: [issue] });
+          }
+          if (result.ok) {
+            const { kind, covers, sequence } = result.manifest;
+            return { ok: true, normalizedCsvPath: result.normalizedCsvPath, rows: result.rows, kind, covers, sequence };
+          }
+          return reject(dir, data.dataName, result);
+        } finally {
+          await data.release();
+        }
       });
     },
 
     /** Keeps a rejected file and its error report in quarantine and records the rejection. */
-    async rejectFile(input: FileRef & { dataName: string; manifestName: string; reportPath: string }): Promise<void> {
+    async rejectFile(input: FileRef & { reportPath: string; workflowId: string; runId: string }): Promise<void> {
       await step('reject', async () => {
-        const report = JSON.parse(await readFile(input.reportPath, 'utf8')) as {
-          issueCount: number;
-          issues: Parameters<typeof formatIssue>[0][];
-        };
-        await warehouse.setFileOutcome({
-          ...input,
-          outcome: 'rejected',
-          reason: `${report.issueCount} problem(s): ${report.issues.slice(0, 3).map(formatIssue).join('; ')}`,
-          errors: report.issues,
+        const report = JSON.parse(await readFile(input.reportPath, 'utf8')) as ErrorReport;
+        const reason = `${report.issueCount} problem(s): ${report.issues.slice(0, 3).map(formatIssue).join('; ')}`;
+        await warehouse.setFileOutcome({ ...input, outcome: 'rejected', reason, errors: report.issues });
+        await landing.moveTo({
+          fileId: input.fileId,
+          area: 'quarantine',
+          sha256: input.sha256,
+          report: {
+            fileId: input.fileId,
+            sha256: input.sha256,
+            reason,
+            issues: report.issues,
+            issueCount: report.issueCount,
+            workflowId: input.workflowId,
+            runId: input.runId,
+            quarantinedAt: new Date().toISOString(),
+          },
         });
-        await landing.quarantine([input.dataName, input.manifestName], input.reportPath);
       });
     },
 
@@ -121,13 +161,13 @@ export const createFileActivities = ({ warehouse, landing, workDir, faults }: Fi
     },
 
     /** The status flip: publishes the change, writes its reports, records the file as applied. */
-    async publishChange(input: FileRef & { changeId: string; dataName: string; manifestName: string }): Promise<
+    async publishChange(input: FileRef & { changeId: string }): Promise<
       Array<{ eventDate: string; diffCount: number }>
     > {
       return step('publish', async () => {
         const reports = await warehouse.publishChange(input.changeId);
         await warehouse.setFileOutcome({ ...input, outcome: 'applied', reason: null, changeId: input.changeId });
-        await landing.markProcessed([input.dataName, input.manifestName]);
+        await landing.moveTo({ fileId: input.fileId, area: 'processed', sha256: input.sha256 });
         return reports.map((r) => ({ eventDate: r.eventDate, diffCount: r.diffCount }));
       });
     },

@@ -58,7 +58,8 @@ export interface FileRecord {
   fileId: string;
   sha256: string;
   clientId: string;
-  kind: FileKind;
+  /** 'unknown' when the manifest could not be read: the file is registered, then rejected. */
+  kind: FileKind | 'unknown';
   covers: string[];
   sequence: number;
   rowCount: number;

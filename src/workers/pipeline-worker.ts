@@ -28,7 +28,7 @@ export const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', impo
 let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
 /** Bundles workflow code once per process (tests start many workers). */
 export const workflowBundle = (): Promise<WorkflowBundleWithSourceMap> => {
-  bundle ??= bundleWorkflowCode({ workflowsPath, logger: undefined });
+  bundle ??= bundleWorkflowCode({ workflowsPath });
   return bundle;
 };
 

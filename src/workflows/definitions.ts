@@ -53,8 +53,8 @@ export const fileProgressQuery = defineQuery<FileProgress>('fileProgress');
 
 /** Workflow ids are business keys: a second delivery of the same file is a conflict, not a second run. */
 export const workflowIds = {
-  file: (clientId: string, kind: FileKind, covers: string[], fileId: string, sha256: string): string =>
-    `${kind === 'reconciliation' ? 'reconcile' : 'amend'}/${clientId}/${covers[0] ?? 'none'}${covers.length > 1 ? `+${covers.length - 1}` : ''}/${fileId}/${sha256.slice(0, 8)}`,
+  file: (clientId: string, kind: FileKind | 'unknown', covers: string[], fileId: string, sha256: string): string =>
+    `${kind === 'reconciliation' ? 'reconcile' : kind === 'amendment' ? 'amend' : 'file'}/${clientId}/${covers[0] ?? 'none'}${covers.length > 1 ? `+${covers.length - 1}` : ''}/${fileId}/${sha256.slice(0, 8)}`,
   replay: (clientId: string, fileId: string, sha256: string, requestId: string): string =>
     `replay/${clientId}/${fileId}/${sha256.slice(0, 8)}/${requestId}`,
   stream: (sourceId: string): string => `stream/${sourceId}`,

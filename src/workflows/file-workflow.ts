@@ -14,6 +14,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { createFileActivities } from '../activities/file-activities.js';
+import type { StoredIn } from '../files/landing.js';
 import type { FileKind } from '../domain/contract.js';
 import type { DateChange } from '../warehouse/port.js';
 import { fileProgressQuery, searchAttributes, type FileStage } from './definitions.js';
@@ -23,12 +24,14 @@ export interface FileWorkflowInput {
   fileId: string;
   /** Digest from the manifest; validation checks the bytes against it. */
   sha256: string;
-  kind: FileKind;
+  /** From a first read of the manifest, for ids and search attributes; validation has the final word. */
+  kind: FileKind | 'unknown';
   covers: string[];
   sequence: number;
-  /** Names in the landing location. */
-  dataName: string;
-  manifestName: string;
+  /** Where the file is read from: the landing area, or a kept copy for a replay. */
+  from: StoredIn;
+  /** The client's business date when the file was picked up; a file covering a later date is rejected. */
+  today?: string;
   /** Operator replay: reruns a stored file, even over a newer sequence. */
   replay: boolean;
 }
@@ -49,6 +52,13 @@ const steps = proxyActivities<FileActivities>({
   heartbeatTimeout: '1m',
   retry: { ...retry, nonRetryableErrorTypes },
 });
+
+/** The innermost message: an activity's failure arrives wrapped as "Activity task failed". */
+const rootMessage = (error: unknown): string => {
+  let current = error;
+  while (current instanceof Error && current.cause instanceof Error) current = current.cause;
+  return current instanceof Error ? current.message : String(current);
+};
 
 export async function fileWorkflow(input: FileWorkflowInput): Promise<FileWorkflowResult> {
   const { workflowId, runId } = workflowInfo();
@@ -81,12 +91,12 @@ export async function fileWorkflow(input: FileWorkflowInput): Promise<FileWorkfl
   const compensations: Array<() => Promise<unknown>> = [];
   try {
     enter('validate');
-    const validation = await steps.validateFile({ ...ref, dataName: input.dataName, manifestName: input.manifestName });
+    const validation = await steps.validateFile({ ...ref, from: input.from, ...(input.today ? { today: input.today } : {}) });
     if (!validation.ok) {
       detail = validation.summary;
-      await steps.rejectFile({ ...ref, dataName: input.dataName, manifestName: input.manifestName, reportPath: validation.reportPath });
+      await steps.rejectFile({ ...ref, reportPath: validation.reportPath, workflowId, runId });
       enter('rejected');
-      throw ApplicationFailure.nonRetryable(`file ${input.dataName} rejected: ${validation.summary}`, 'InvalidFile', {
+      throw ApplicationFailure.nonRetryable(`file ${input.fileId} rejected: ${validation.summary}`, 'InvalidFile', {
         issueCount: validation.issueCount,
         reportPath: validation.reportPath,
       });
@@ -103,9 +113,9 @@ export async function fileWorkflow(input: FileWorkflowInput): Promise<FileWorkfl
       changeId,
       fileId: input.fileId,
       stagingId,
-      kind: input.kind,
-      covers: input.covers,
-      sequence: input.sequence,
+      kind: validation.kind,
+      covers: validation.covers,
+      sequence: validation.sequence,
       workflowId,
       runId,
       force: input.replay,
@@ -119,7 +129,7 @@ export async function fileWorkflow(input: FileWorkflowInput): Promise<FileWorkfl
 
     enter('publish');
     compensations.unshift(() => steps.unpublishChange({ changeId }));
-    const published = await steps.publishChange({ ...ref, changeId, dataName: input.dataName, manifestName: input.manifestName });
+    const published = await steps.publishChange({ ...ref, changeId });
 
     await steps.dropStaging({ stagingId });
     enter('applied');
@@ -137,7 +147,7 @@ export async function fileWorkflow(input: FileWorkflowInput): Promise<FileWorkfl
       })),
     };
   } catch (error) {
-    const reason = isCancellation(error) ? 'cancelled by an operator' : error instanceof Error ? error.message : String(error);
+    const reason = isCancellation(error) ? `cancelled by an operator during ${stage}` : `${stage} failed: ${rootMessage(error)}`;
     // A rejected or refused file has its outcome recorded already; anything else is recorded here.
     const decided = (['rejected', 'refused'] as FileStage[]).includes(stage);
     await CancellationScope.nonCancellable(async () => {

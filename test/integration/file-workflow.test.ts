@@ -1,0 +1,267 @@
+/**
+ * The file path end to end on the real dev server: reconciliation and amendment workflows as sagas,
+ * against DuckDB and (when the emulator is there) the BigQuery adapter.
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ApplicationFailure } from '@temporalio/activity';
+import { WorkflowFailedError } from '@temporalio/client';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import type { FaultInjector } from '../../src/activities/file-activities.js';
+import type { Transaction } from '../../src/domain/contract.js';
+import { generateDateRows, generateFile, type GeneratedRow } from '../../src/files/generate.js';
+import { BigQueryWarehouse } from '../../src/warehouse/bigquery/bigquery-warehouse.js';
+import type { Warehouse } from '../../src/warehouse/port.js';
+import { fileProgressQuery } from '../../src/workflows/definitions.js';
+import { startTestPipeline, type TestPipeline } from '../support/pipeline.js';
+import { batchOf } from '../support/warehouse-contract.js';
+
+const toTransaction = (r: GeneratedRow): Transaction => ({
+  transactionId: r.transaction_id ?? '',
+  accountId: r.account_id ?? '',
+  eventTs: r.event_ts ?? '',
+  eventDate: r.event_date ?? '',
+  amount: r.amount ?? '',
+  currency: r.currency ?? '',
+  merchantId: r.merchant_id,
+  description: r.description,
+});
+
+/** The stream's view of a date: the same rows the file will carry (seed 1), as provisional events. */
+const streamRows = (date: string, count: number): Transaction[] =>
+  [...generateDateRows({ date, count, seed: 1, utcOffset: '-05:00', idPrefix: 'tx-' })].map(toTransaction);
+
+const failureOf = async (promise: Promise<unknown>): Promise<ApplicationFailure> => {
+  const error = await promise.then(
+    () => {
+      throw new Error('expected the workflow to fail');
+    },
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(WorkflowFailedError);
+  // The workflow's own failure, or an activity's failure it let through (ActivityFailure → ApplicationFailure).
+  let cause: unknown = (error as WorkflowFailedError).cause;
+  while (cause instanceof Error && !(cause instanceof ApplicationFailure)) cause = cause.cause;
+  expect(cause).toBeInstanceOf(ApplicationFailure);
+  return cause as ApplicationFailure;
+};
+
+/** Fails a chosen step once with a non-retryable error, to drive the saga's compensation. */
+class FailAt implements FaultInjector {
+  constructor(readonly step: string | null) {}
+  async before(step: string): Promise<void> {
+    if (step === this.step) throw ApplicationFailure.nonRetryable(`injected failure at ${step}`, 'InjectedFault');
+  }
+}
+
+const bqEndpoint = process.env.BQ_EMULATOR_ENDPOINT;
+const targets: Array<{ name: string; open?: () => Promise<Warehouse> }> = [{ name: 'duckdb' }];
+if (bqEndpoint) {
+  let n = 0;
+  targets.push({
+    name: 'bigquery (emulator)',
+    open: () =>
+      BigQueryWarehouse.open({
+        projectId: process.env.BQ_EMULATOR_PROJECT ?? 'local-project',
+        datasetId: `files_${process.pid}_${Date.now()}_${n++}`,
+        location: 'US',
+        apiEndpoint: bqEndpoint,
+      }),
+  });
+}
+
+describe.each(targets)('file workflows on $name', ({ open }) => {
+  let pipeline: TestPipeline | undefined;
+  const opened: Warehouse[] = [];
+  const start = async (faults?: FaultInjector): Promise<TestPipeline> => {
+    const warehouse = open ? await open() : undefined;
+    if (warehouse) opened.push(warehouse);
+    pipeline = await startTestPipeline({ ...(warehouse ? { warehouse } : {}), ...(faults ? { faults } : {}) });
+    return pipeline;
+  };
+  afterEach(async () => {
+    await pipeline?.stop();
+    pipeline = undefined;
+  });
+  afterAll(async () => {
+    for (const w of opened) await w.close();
+  });
+
+  it('shows a date as provisional before its reconciliation and as reconciled after, with the report', async () => {
+    const p = await start();
+    const date = '2026-11-20';
+    const stream = streamRows(date, 40);
+    // The stream saw 39 of the file's 40 rows, one with another amount, and one the file does not have.
+    const seen = stream.slice(0, 39).map((r, i) => (i === 3 ? { ...r, amount: '999.99' } : r));
+    await p.warehouse.writeStreamBatch(batchOf('b-0', [...seen, { ...stream[0]!, transactionId: 'only-in-stream', amount: '1.00' }]));
+    const before = await p.warehouse.dailyTotals([date]);
+    expect(new Set(before.map((t) => t.status))).toEqual(new Set(['provisional']));
+    expect(before.reduce((n, t) => n + t.rows, 0)).toBe(40);
+
+    const file = await generateFile({ dir: p.landingDir, kind: 'reconciliation', covers: [date], rows: 40, sequence: 1 });
+    const result = await p.runFile(file.fileId);
+    expect(result).toMatchObject({ outcome: 'applied', dates: [{ eventDate: date, fromVersion: 0, toVersion: 1, rowsBefore: 40, rowsAfter: 40, diffCount: 3 }] });
+
+    const rows = await p.warehouse.readRows(date);
+    expect(rows).toHaveLength(40);
+    expect(new Set(rows.map((r) => r.status))).toEqual(new Set(['reconciled']));
+    const after = await p.warehouse.dailyTotals([date]);
+    expect(after.every((t) => t.status === 'reconciled' && t.version === 1)).toBe(true);
+    const totals = Object.fromEntries(after.map((t) => [t.currency, t.total]));
+    expect(totals).toEqual(
+      Object.fromEntries(Object.entries(file.manifest.control_totals).map(([c, v]) => [c, v.replace(/\.?0+$/, '')])),
+    );
+
+    const report = await p.warehouse.getReport(date);
+    expect(report?.comparedWith).toBe('provisional');
+    expect(report?.diffs.map((d) => [d.kind, d.transactionId])).toEqual([
+      ['amount_changed', stream[3]!.transactionId],
+      ['only_in_file', stream[39]!.transactionId],
+      ['only_in_stream', 'only-in-stream'],
+    ]);
+    const registry = await p.warehouse.getFile(file.fileId, file.manifest.sha256);
+    expect(registry).toMatchObject({ outcome: 'applied', kind: 'reconciliation', covers: [date] });
+    expect(existsSync(join(p.landingDir, 'processed', file.fileId))).toBe(true);
+  });
+
+  it('lands an amendment for an earlier date on that date only, as amended, and reports the one changed row', async () => {
+    const p = await start();
+    const tuesday = '2026-11-17';
+    const today = '2026-11-22';
+    await p.warehouse.writeStreamBatch(batchOf('b-today', streamRows(today, 5)));
+    await p.runFile((await generateFile({ dir: p.landingDir, kind: 'reconciliation', covers: [tuesday], rows: 30, sequence: 10 })).fileId);
+    const todayBefore = await p.warehouse.checksums();
+
+    const amendment = await generateFile({
+      dir: p.landingDir,
+      kind: 'amendment',
+      covers: [tuesday],
+      rows: 30,
+      sequence: 11,
+      createdAt: `${today}T09:00:00Z`,
+      transform: (row, at) => (at.indexInDate === 7 ? { ...row, amount: '123.45', currency: 'USD' } : row),
+    });
+    const result = await p.runFile(amendment.fileId);
+    expect(result.dates).toEqual([expect.objectContaining({ eventDate: tuesday, fromVersion: 1, toVersion: 2, diffCount: 1 })]);
+    const rows = await p.warehouse.readRows(tuesday);
+    expect(new Set(rows.map((r) => r.status))).toEqual(new Set(['amended']));
+    expect(rows.find((r) => r.transactionId === 'tx-20261117-00000007')?.amount).toBe('123.45');
+    expect((await p.warehouse.readRows(today)).map((r) => r.status)).toEqual(Array(5).fill('provisional'));
+    const report = await p.warehouse.getReport(tuesday);
+    expect(report?.comparedWith).toBe('reconciled');
+    expect(report?.diffs).toEqual([expect.objectContaining({ transactionId: 'tx-20261117-00000007', kind: 'amount_changed', after: '123.45' })]);
+    expect((await p.warehouse.checksums()).stream_batches).toBe(todayBefore.stream_batches);
+  });
+
+  it('applies a multi-date amendment, emptying a covered date that has no rows and leaving others untouched', async () => {
+    const p = await start();
+    await p.warehouse.writeStreamBatch(batchOf('b-0', [...streamRows('2026-11-10', 3), ...streamRows('2026-11-11', 3), ...streamRows('2026-11-12', 3)]));
+    const amendment = await generateFile({
+      dir: p.landingDir,
+      kind: 'amendment',
+      covers: ['2026-11-10', '2026-11-11'],
+      rows: 8,
+      sequence: 3,
+      transform: (row) => (row.event_date === '2026-11-11' ? null : row),
+    });
+    const result = await p.runFile(amendment.fileId);
+    expect(result.dates.map((d) => [d.eventDate, d.rowsBefore, d.rowsAfter])).toEqual([
+      ['2026-11-10', 3, 4],
+      ['2026-11-11', 3, 0],
+    ]);
+    expect(await p.warehouse.readRows('2026-11-11')).toEqual([]);
+    expect((await p.warehouse.readRows('2026-11-12')).map((r) => r.status)).toEqual(['provisional', 'provisional', 'provisional']);
+    const ledger = await p.warehouse.getPartitions(['2026-11-10', '2026-11-11', '2026-11-12']);
+    expect(ledger.map((l) => [l.eventDate, l.status, l.version, l.rowCount])).toEqual([
+      ['2026-11-10', 'amended', 1, 4],
+      ['2026-11-11', 'amended', 1, 0],
+      ['2026-11-12', 'provisional', 0, 3],
+    ]);
+  });
+
+  it('runs a file delivered twice only once', async () => {
+    const p = await start();
+    const file = await generateFile({ dir: p.landingDir, kind: 'reconciliation', covers: ['2026-11-20'], rows: 10, sequence: 1 });
+    const first = await p.submit(file.fileId);
+    const second = await p.submit(file.fileId);
+    expect(first.started).toBe(true);
+    expect(second).toMatchObject({ started: false, reason: expect.stringContaining('duplicate delivery') });
+    if (first.started) await first.handle.result();
+    const checksums = await p.warehouse.checksums();
+    // The same bytes land again after the first run completed: Temporal refuses the id, nothing changes.
+    await generateFile({ dir: p.landingDir, kind: 'reconciliation', covers: ['2026-11-20'], rows: 10, sequence: 1 });
+    expect((await p.submit(file.fileId)).started).toBe(false);
+    expect(await p.warehouse.checksums()).toEqual(checksums);
+    expect((await p.warehouse.getChanges('2026-11-20')).length).toBe(1);
+  });
+
+  it('refuses an older sequence with a clear reason, then applies it when an operator replays it', async () => {
+    const p = await start();
+    const date = '2026-11-20';
+    await p.runFile((await generateFile({ dir: p.landingDir, kind: 'reconciliation', covers: [date], rows: 10, sequence: 20 })).fileId);
+    const older = await generateFile({ dir: p.landingDir, kind: 'amendment', covers: [date], rows: 4, sequence: 19 });
+    const before = await p.warehouse.checksums();
+    const failure = await failureOf(p.runFile(older.fileId));
+    expect(failure.type).toBe('StaleSequence');
+    expect(failure.message).toContain('sequence 19, older than 2026-11-20 at sequence 20');
+    const { file_registry: _r1, ...dataBefore } = before;
+    const { file_registry: _r2, ...dataAfter } = await p.warehouse.checksums();
+    expect(dataAfter).toEqual(dataBefore);
+    expect(await p.warehouse.getFile(older.fileId, older.manifest.sha256)).toMatchObject({ outcome: 'refused_stale' });
+
+    // Replay reads the kept copy; the refused file stayed in the landing area, so move it as the watcher would.
+    await p.landing.moveTo({ fileId: older.fileId, area: 'processed', sha256: older.manifest.sha256 });
+    const replayed = await p.runFile(older.fileId, { replay: true, sha256: older.manifest.sha256 });
+    expect(replayed.outcome).toBe('applied');
+    expect(await p.warehouse.readRows(date)).toHaveLength(4);
+    expect((await p.warehouse.getPartitions([date]))[0]).toMatchObject({ status: 'amended', version: 2, sequence: 19 });
+  });
+
+  it('rejects a bad file without touching any partition, and keeps it in quarantine with its error report', async () => {
+    const p = await start();
+    await p.warehouse.writeStreamBatch(batchOf('b-0', streamRows('2026-11-20', 5)));
+    const file = await generateFile({
+      dir: p.landingDir,
+      kind: 'reconciliation',
+      covers: ['2026-11-20'],
+      rows: 10,
+      sequence: 1,
+      transform: (row, at) => (at.indexInDate % 2 === 0 ? { ...row, transaction_id: null } : row),
+    });
+    const before = await p.warehouse.checksums();
+    const failure = await failureOf(p.runFile(file.fileId));
+    expect(failure.type).toBe('InvalidFile');
+    expect(failure.message).toMatch(/\.csv:2 field transaction_id: is required/);
+    const { file_registry: _a, ...dataBefore } = before;
+    const { file_registry: _b, ...dataAfter } = await p.warehouse.checksums();
+    expect(dataAfter).toEqual(dataBefore);
+    const entry = await p.warehouse.getFile(file.fileId, file.manifest.sha256);
+    expect(entry?.outcome).toBe('rejected');
+    expect(entry?.errors.length).toBeGreaterThanOrEqual(5);
+    expect(entry?.errors[0]).toMatchObject({ line: 2, field: 'transaction_id' });
+    const quarantine = join(p.landingDir, 'quarantine', file.fileId, file.manifest.sha256.slice(0, 12));
+    expect(readdirSync(quarantine).sort()).toEqual([`${file.fileId}.csv`, `${file.fileId}.errors.json`, `${file.fileId}.manifest.json`]);
+    expect(JSON.parse(readFileSync(join(quarantine, `${file.fileId}.errors.json`), 'utf8'))).toMatchObject({ issueCount: 5 });
+  });
+
+  for (const step of ['stage', 'replace', 'publish']) {
+    it(`rolls back exactly when the ${step} step fails`, async () => {
+      const p = await start(new FailAt(step));
+      await p.warehouse.writeStreamBatch(batchOf('b-0', [...streamRows('2026-11-19', 4), ...streamRows('2026-11-20', 6)]));
+      const before = await p.warehouse.checksums();
+      const file = await generateFile({ dir: p.landingDir, kind: 'amendment', covers: ['2026-11-19', '2026-11-20'], rows: 12, sequence: 2 });
+      const started = await p.submit(file.fileId);
+      if (!started.started) throw new Error(started.reason);
+      const failure = await failureOf(started.handle.result());
+      expect(failure.message).toContain(`injected failure at ${step}`);
+      const { file_registry: _a, ...dataBefore } = before;
+      const { file_registry: _b, ...dataAfter } = await p.warehouse.checksums();
+      expect(dataAfter).toEqual(dataBefore);
+      expect(await p.warehouse.getFile(file.fileId, file.manifest.sha256)).toMatchObject({
+        outcome: 'rolled_back',
+        reason: expect.stringContaining(`injected failure at ${step}`),
+      });
+      expect(await started.handle.query(fileProgressQuery)).toMatchObject({ stage: 'rolled_back' });
+    });
+  }
+});

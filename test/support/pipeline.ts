@@ -1,0 +1,108 @@
+/**
+ * A real pipeline for integration tests: a worker on the dev server from global setup, with its own task
+ * queue, landing directory, work directory and (by default) a fresh in-memory DuckDB warehouse.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, type Worker } from '@temporalio/worker';
+import type { FaultInjector } from '../../src/activities/file-activities.js';
+import type { StreamMetrics } from '../../src/activities/stream-activities.js';
+import { intakeInput } from '../../src/files/intake.js';
+import { LocalDirLanding } from '../../src/files/landing.js';
+import { startFileWorkflow } from '../../src/ops/start-file.js';
+import type { TransactionSource } from '../../src/sources/source.js';
+import { DuckDbWarehouse } from '../../src/warehouse/duckdb/duckdb-warehouse.js';
+import type { Warehouse } from '../../src/warehouse/port.js';
+import { createPipelineWorker } from '../../src/workers/pipeline-worker.js';
+import type { FileWorkflowResult } from '../../src/workflows/file-workflow.js';
+
+export interface TestPipeline {
+  client: Client;
+  taskQueue: string;
+  warehouse: Warehouse;
+  landing: LocalDirLanding;
+  landingDir: string;
+  workDir: string;
+  worker: Worker;
+  /** Starts the file workflow for a landed file and returns its handle's id (or the duplicate refusal). */
+  submit: (fileId: string, opts?: { replay?: boolean; sha256?: string; requestId?: string }) => ReturnType<typeof startFileWorkflow>;
+  /** Submits and waits; resolves with the result or rejects with the workflow's failure. */
+  runFile: (fileId: string, opts?: { replay?: boolean; sha256?: string; requestId?: string }) => Promise<FileWorkflowResult>;
+  stop: () => Promise<void>;
+}
+
+export const temporalAddress = (): string => {
+  const address = process.env.TEMPORAL_ADDRESS;
+  if (!address) throw new Error('TEMPORAL_ADDRESS is not set: run integration tests through vitest (global setup starts the server)');
+  return address;
+};
+
+export const startTestPipeline = async (opts: {
+  warehouse?: Warehouse;
+  sources?: Map<string, TransactionSource>;
+  faults?: FaultInjector;
+  metrics?: StreamMetrics;
+  timeZone?: string;
+  clientId?: string;
+} = {}): Promise<TestPipeline> => {
+  const address = temporalAddress();
+  const namespace = process.env.TEMPORAL_NAMESPACE ?? 'default';
+  const taskQueue = `test-${randomUUID()}`;
+  const landingDir = mkdtempSync(join(tmpdir(), 'landing-'));
+  const workDir = mkdtempSync(join(tmpdir(), 'work-'));
+  const warehouse = opts.warehouse ?? (await DuckDbWarehouse.open({ path: ':memory:' }));
+  const landing = new LocalDirLanding(landingDir);
+  const nativeConnection = await NativeConnection.connect({ address });
+  const connection = await Connection.connect({ address });
+  const client = new Client({ connection, namespace });
+  const worker = await createPipelineWorker({
+    connection: nativeConnection,
+    namespace,
+    taskQueue,
+    deps: {
+      warehouse,
+      landing,
+      sources: opts.sources ?? new Map(),
+      timeZone: opts.timeZone ?? 'America/New_York',
+      workDir,
+      ...(opts.faults ? { faults: opts.faults } : {}),
+      ...(opts.metrics ? { metrics: opts.metrics } : {}),
+    },
+  });
+  const running = worker.run();
+  const clientId = opts.clientId ?? 'acme';
+
+  const submit: TestPipeline['submit'] = async (fileId, o = {}) => {
+    const from = o.sha256 ? { area: 'processed' as const, sha256: o.sha256 } : 'incoming';
+    const input = await intakeInput({ landing, fileId, clientId, from, replay: o.replay ?? false });
+    return startFileWorkflow(client, taskQueue, input, o.requestId ?? randomUUID().slice(0, 8));
+  };
+
+  return {
+    client,
+    taskQueue,
+    warehouse,
+    landing,
+    landingDir,
+    workDir,
+    worker,
+    submit,
+    runFile: async (fileId, o) => {
+      const started = await submit(fileId, o);
+      if (!started.started) throw new Error(started.reason);
+      return started.handle.result();
+    },
+    stop: async () => {
+      worker.shutdown();
+      await running;
+      await nativeConnection.close();
+      await connection.close();
+      if (!opts.warehouse) await warehouse.close();
+      rmSync(landingDir, { recursive: true, force: true });
+      rmSync(workDir, { recursive: true, force: true });
+    },
+  };
+};

@@ -169,6 +169,13 @@ const specs = (): CaseSpec[] => {
       verbatim: [`${'9'.repeat(29)}.${'9'.repeat(9)}`],
     },
     {
+      name: 'control-total-overflow',
+      description: 'two largest amounts in one currency: their sum does not fit NUMERIC',
+      decision: 'rejected: the total cannot be stored or even stated in a manifest (29 integer digits at most)',
+      rows: [usd, { ...usd, transaction_id: 'tx-second' }].map((r) => ({ ...r, amount: `${'9'.repeat(29)}.${'9'.repeat(9)}` })),
+      expect: reject(null, null, { reason: /overflow|out of range/i }),
+    },
+    {
       name: 'description-512-emoji',
       description: '512 four-byte characters: at the limit, which counts characters, not bytes',
       rows: withRow(rows, 2, { description: '😀'.repeat(512) }),

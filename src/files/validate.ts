@@ -12,7 +12,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { createGunzip } from 'node:zlib';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
@@ -365,10 +365,11 @@ export const validateFile = async (input: ValidateFileInput): Promise<Validation
   }
 
   // 2. Bytes: sha256 as delivered, plus the structure scan.
+  const deliveredBytes = (await stat(input.dataPath)).size;
   const scan: DataFileScan = await scanDataFile({
     path: input.dataPath,
     gzip,
-    onBytes: (done) => input.onProgress?.({ phase: 'hashing', done, total: done }),
+    onBytes: (done) => input.onProgress?.({ phase: 'hashing', done, total: deliveredBytes }),
   });
   const fail = (): ValidationResult => ({ ok: false, manifest, issues: issues.listed, issueCount: issues.count, sha256: scan.sha256 });
   if (manifest !== null && manifest.sha256 !== scan.sha256) {
@@ -449,7 +450,7 @@ export const validateFile = async (input: ValidateFileInput): Promise<Validation
     } catch (error) {
       // Only a complaint about the bytes rejects the file; out of memory, disk full and the like are retried.
       if (!isInputError(error)) throw error;
-      issues.add({ source, line: null, field: null, reason: `the file cannot be read as CSV: ${firstLineOf(error)}` });
+      issues.add({ source, line: null, field: null, reason: `the file's content cannot be checked: ${firstLineOf(error)}` });
       return fail();
     }
 

@@ -102,6 +102,8 @@ export const createFileActivities = ({ warehouse, landing, workDir, faults }: Fi
             manifestText: await landing.readManifest(input.fileId, input.from),
             manifestName,
             workDir: dir,
+            // DuckDB stages the validator's Parquet as is; a BigQuery load job reads the CSV.
+            normalizedFormat: warehouse.engine === 'duckdb' ? 'parquet' : 'csv',
             ...(input.today ? { today: input.today } : {}),
             onProgress: (p) => ctx.heartbeat(p),
           });
@@ -111,7 +113,7 @@ export const createFileActivities = ({ warehouse, landing, workDir, faults }: Fi
           }
           if (result.ok) {
             const { kind, covers, sequence } = result.manifest;
-            return { ok: true, normalizedCsvPath: result.normalizedCsvPath, rows: result.rows, kind, covers, sequence };
+            return { ok: true, normalizedCsvPath: result.normalizedPath, rows: result.rows, kind, covers, sequence };
           }
           return reject(dir, data.dataName, result);
         } finally {

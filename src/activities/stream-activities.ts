@@ -44,6 +44,18 @@ export interface ProcessBatchResult {
   writtenAt: string;
 }
 
+const unknownFieldsBetween = async (
+  source: TransactionSource,
+  input: ProcessBatchInput,
+  toCursor: number,
+  timeZone: string,
+  signal: AbortSignal,
+): Promise<number> => {
+  if (toCursor <= input.fromCursor) return 0;
+  const again = await source.read({ fromCursor: input.fromCursor, maxRows: toCursor - input.fromCursor, maxWaitMs: 0, signal });
+  return parseStreamRecords({ sourceId: input.sourceId, records: again.records, timeZone }).unknownFields;
+};
+
 export const createStreamActivities = ({ warehouse, sources, timeZone, metrics, faults, now = Date.now }: StreamActivityDeps) => ({
   async processBatch(input: ProcessBatchInput): Promise<ProcessBatchResult> {
     const ctx = Context.current();
@@ -58,6 +70,7 @@ export const createStreamActivities = ({ warehouse, sources, timeZone, metrics, 
     });
     ctx.heartbeat({ read: read.records.length });
     const parsed = parseStreamRecords({ sourceId: input.sourceId, records: read.records, timeZone });
+    ctx.heartbeat({ read: read.records.length, parsed: parsed.events.length });
     await faults?.before('stream.write', ctx.info.attempt);
     const result = await classified(() =>
       warehouse.writeStreamBatch({
@@ -85,8 +98,13 @@ export const createStreamActivities = ({ warehouse, sources, timeZone, metrics, 
         lag: Math.max(0, read.headCursor - result.toCursor),
       });
     }
+    // A batch written before a crash may have covered a different range than this read: the stored cursor wins,
+    // and the unknown-field count is taken over that stored range (reads are repeatable).
+    const unknownFields =
+      result.alreadyApplied && result.toCursor !== read.nextCursor
+        ? await unknownFieldsBetween(source, input, result.toCursor, timeZone, ctx.cancellationSignal)
+        : parsed.unknownFields;
     return {
-      // A batch written before a crash may have covered more records than this read: trust the stored cursor.
       toCursor: result.toCursor,
       headCursor: read.headCursor,
       read: result.toCursor - input.fromCursor,
@@ -95,9 +113,9 @@ export const createStreamActivities = ({ warehouse, sources, timeZone, metrics, 
       conflicts: result.conflicts,
       late: result.late,
       rejected: result.rejected,
-      unknownFields: parsed.unknownFields,
+      unknownFields,
       alreadyApplied: result.alreadyApplied,
       writtenAt: new Date(durableAtMs).toISOString(),
     };
-  }
+  },
 });

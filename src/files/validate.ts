@@ -3,16 +3,17 @@
  * writes the normalised CSV that `Warehouse.stageFile` loads. A file is accepted whole or rejected whole.
  *
  * Memory does not grow with the file: bytes are hashed and scanned as a stream, and every row check is a
- * set-based query that DuckDB runs over the CSV (spilling to `workDir`), never a JavaScript loop over rows.
- * The valid path reads the CSV twice (checks + totals, then the normalised copy); locating bad rows by
- * line is a further pass that only a rejected file pays for.
+ * set-based query that DuckDB runs (spilling to `workDir`), never a JavaScript loop over rows. The valid
+ * path parses the CSV once, into a Parquet file that the checks then read by column and that DuckDB stages
+ * directly (a CSV for BigQuery is written from it); locating bad rows by line re-reads the CSV, which only a
+ * rejected file pays for.
  *
  * "line" in an issue is the physical line (1-based, the header is line 1) where the offending record
  * starts, as an editor shows it: a record whose quoted field spans lines moves the following records down.
  */
 import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, rename, rm, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { createGunzip } from 'node:zlib';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
@@ -65,6 +66,11 @@ export interface ValidateFileInput {
    * day that has not happened would seal it against the stream. Omitted: no such check.
    */
   today?: string;
+  /**
+   * Format of the normalised file: CSV (default; what a BigQuery load job reads) or Parquet (what DuckDB reads
+   * fastest: the validation pass writes it anyway, so a valid file costs no further write).
+   */
+  normalizedFormat?: 'csv' | 'parquet';
   /** DuckDB memory cap; it spills to `workDir` beyond it. */
   memoryLimit?: string;
   threads?: number;
@@ -79,7 +85,13 @@ export type ValidationResult =
       totals: CurrencyTotal[];
       /** Every covered date, including those with no rows (the file says they are empty). */
       perDate: Array<{ date: string; rows: number }>;
-      /** FILE_COLUMNS order, header line, LF, canonical amounts, empty cell = null. The caller deletes it. */
+      /**
+       * The rows to stage; the caller deletes it. CSV: FILE_COLUMNS order, header line, LF, canonical amounts,
+       * empty cell = null. Parquet: the FILE_COLUMNS as text except `amount` (DECIMAL(38, 9)), plus `ok` (all true).
+       */
+      normalizedPath: string;
+      normalizedFormat: 'csv' | 'parquet';
+      /** Same as `normalizedPath` (kept for callers written when only CSV existed). */
       normalizedCsvPath: string;
       sha256: string;
     }
@@ -428,20 +440,33 @@ export const validateFile = async (input: ValidateFileInput): Promise<Validation
     const projection = FILE_COLUMNS.map((c) => (present.has(c) ? c : `NULL::VARCHAR AS ${c}`)).join(', ');
     const rows = (extra: string): string => `(SELECT ${projection} FROM ${csv}${extra}))`;
 
-    // Checks pass: groups by the low-cardinality keys (validated below, once per distinct value) plus
-    // duplicate-id candidates by 64-bit hash, counting rows that fail the per-row checks.
+    // Pass 1 reads the CSV once (the only full parse on the valid path) into a Parquet file: the file's
+    // columns as text, amount already typed for the rows that pass the per-row checks, and that verdict.
+    // Pass 2 checks over that file: groups by the low-cardinality keys (validated below, once per distinct
+    // value) plus duplicate-id candidates by 64-bit hash, counting rows that fail the per-row checks.
     const covers = manifest?.covers ?? null;
+    const checkedPath = join(scratch, 'checked.parquet');
+    const checked = `read_parquet(${sqlString(checkedPath)})`;
     let groups: GroupRow[];
     try {
+      await runWithProgress(
+        connection,
+        `COPY (SELECT ${FILE_COLUMNS.filter((c) => c !== 'amount').join(', ')},
+                 -- Parsing text as DECIMAL(38,9) is ~20x slower than as DECIMAL(18,9): only wide amounts take that path.
+                 CASE WHEN ok THEN coalesce(try_cast(amount AS DECIMAL(18, 9)), try_cast(amount AS DECIMAL(38, 9))) END AS amount, ok
+               FROM (SELECT *, ${rowOkSql()} AS ok FROM ${rows(", store_rejects = true, rejects_table = 'csv_errors', rejects_scan = 'csv_scans'")}))
+         TO ${sqlString(checkedPath)} (FORMAT parquet, COMPRESSION snappy, ROW_GROUP_SIZE 122880)`,
+        'checking',
+        input.onProgress,
+      );
       groups = (await runWithProgress(
         connection,
         `SELECT event_date, currency, ts_date, n, bad, total, h, grp FROM (
            SELECT event_date, currency, left(event_ts, 10) AS ts_date, CASE WHEN transaction_id IS NOT NULL THEN hash(transaction_id) END AS h,
-                  count(*)::VARCHAR AS n, count(*) FILTER (WHERE NOT ok)::VARCHAR AS bad,
-                  -- Parsing text as DECIMAL(38,9) is ~20x slower than as DECIMAL(18,9): only wide amounts take that path.
-                  sum(CASE WHEN ok THEN coalesce(try_cast(amount AS DECIMAL(18, 9)), try_cast(amount AS DECIMAL(38, 9))) END)::VARCHAR AS total,
+                  count(*)::VARCHAR AS n, count(*) FILTER (WHERE NOT ok OR (ok AND amount IS NULL))::VARCHAR AS bad,
+                  sum(amount)::VARCHAR AS total,
                   GROUPING(event_date, currency, ts_date, h)::INTEGER AS grp
-           FROM (SELECT *, ${rowOkSql()} AS ok FROM ${rows(", store_rejects = true, rejects_table = 'csv_errors', rejects_scan = 'csv_scans'")})
+           FROM ${checked}
            GROUP BY GROUPING SETS ((event_date, currency, ts_date), (h))
          ) WHERE grp = 1 OR (h IS NOT NULL AND n::BIGINT > 1)`,
         'checking',
@@ -597,16 +622,23 @@ export const validateFile = async (input: ValidateFileInput): Promise<Validation
     }
     if (issues.count > 0 || manifest === null) return fail();
 
-    // 5. Normalised CSV for staging.
-    const normalizedCsvPath = join(input.workDir, `${fileStem(dataName)}.${scan.sha256.slice(0, 12)}.${randomUUID().slice(0, 8)}.normalized.csv`);
-    await connection.run(CANONICAL_AMOUNT_MACRO);
-    await runWithProgress(
-      connection,
-      `COPY (SELECT ${FILE_COLUMNS.map((c) => (c === 'amount' ? 'canonical_amount(amount) AS amount' : c)).join(', ')} FROM ${rows('')})
-       TO ${sqlString(normalizedCsvPath)} (FORMAT csv, HEADER true, DELIMITER ',', QUOTE '"', ESCAPE '"')`,
-      'writing',
-      input.onProgress,
-    );
+    // 5. The normalised file for staging: the checked Parquet itself, or a CSV written from it.
+    const stem = join(input.workDir, `${fileStem(dataName)}.${scan.sha256.slice(0, 12)}.${randomUUID().slice(0, 8)}.normalized`);
+    let normalizedPath: string;
+    if (input.normalizedFormat === 'parquet') {
+      normalizedPath = `${stem}.parquet`;
+      await rename(checkedPath, normalizedPath);
+    } else {
+      normalizedPath = `${stem}.csv`;
+      await connection.run(CANONICAL_AMOUNT_MACRO);
+      await runWithProgress(
+        connection,
+        `COPY (SELECT ${FILE_COLUMNS.map((c) => (c === 'amount' ? 'canonical_amount(amount::VARCHAR) AS amount' : c)).join(', ')} FROM ${checked})
+         TO ${sqlString(normalizedPath)} (FORMAT csv, HEADER true, DELIMITER ',', QUOTE '"', ESCAPE '"')`,
+        'writing',
+        input.onProgress,
+      );
+    }
 
     const perDateMap = new Map<string, number>(manifest.covers.map((d) => [d, 0]));
     for (const g of keyGroups) perDateMap.set(g.event_date!, (perDateMap.get(g.event_date!) ?? 0) + Number(g.n));
@@ -618,7 +650,9 @@ export const validateFile = async (input: ValidateFileInput): Promise<Validation
         .sort(([a], [b]) => a.localeCompare(b))
         .map(([currency, t]) => ({ currency, rows: t.rows, total: formatDecimal(t.total) })),
       perDate: [...perDateMap.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([date, n]) => ({ date, rows: n })),
-      normalizedCsvPath,
+      normalizedPath,
+      normalizedFormat: input.normalizedFormat ?? 'csv',
+      normalizedCsvPath: normalizedPath,
       sha256: scan.sha256,
     };
   } finally {

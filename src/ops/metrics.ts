@@ -4,9 +4,10 @@
  */
 import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { OpsMetrics } from '../activities/ops-activities.js';
 import type { StreamMetrics } from '../activities/stream-activities.js';
 
-export class PipelineMetrics implements StreamMetrics {
+export class PipelineMetrics implements StreamMetrics, OpsMetrics {
   readonly registry = new Registry();
   readonly rowsWritten = new Counter({ name: 'pipeline_stream_rows_written_total', help: 'Provisional rows written by the stream', labelNames: ['source'], registers: [this.registry] });
   readonly lateArrivals = new Counter({ name: 'pipeline_stream_late_arrivals_total', help: 'Stream events for sealed dates, kept aside', labelNames: ['source'], registers: [this.registry] });
@@ -34,9 +35,25 @@ export class PipelineMetrics implements StreamMetrics {
     for (const emitted of input.emittedAtMs) this.freshness.observe({ source }, Math.max(0, input.durableAtMs - emitted) / 1000);
   }
 
+  /** Read-only JSON endpoints served beside /metrics (src/ops/read-api.ts): path → handler. */
+  readonly routes = new Map<string, (query: URLSearchParams) => Promise<unknown>>();
+
+  lateDatesChanged(clientId: string, lateDates: number): void {
+    this.filesLate.set({ client: clientId }, lateDates);
+  }
+
   /** Serves /metrics on loopback (or the given host). */
   serve(port: number, host = '127.0.0.1'): Promise<Server> {
     const server = createServer((req, res) => {
+      const url = new URL(req.url ?? '/', 'http://localhost');
+      const route = this.routes.get(url.pathname);
+      if (route !== undefined) {
+        route(url.searchParams).then(
+          (body) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body)),
+          (error: unknown) => res.writeHead(500, { 'content-type': 'application/json' }).end(JSON.stringify({ error: String(error) })),
+        );
+        return;
+      }
       if (req.url !== '/metrics') {
         res.writeHead(404).end();
         return;

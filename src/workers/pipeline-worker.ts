@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import type { NativeConnection } from '@temporalio/worker';
 import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { createFileActivities, type FaultInjector } from '../activities/file-activities.js';
+import { createOpsActivities, type OpsActivityDeps, type OpsMetrics } from '../activities/ops-activities.js';
 import { createStreamActivities, type StreamMetrics } from '../activities/stream-activities.js';
 import type { Landing } from '../files/landing.js';
 import type { TransactionSource } from '../sources/source.js';
@@ -19,7 +20,9 @@ export interface PipelineDeps {
   workDir: string;
   metrics?: StreamMetrics;
   faults?: FaultInjector;
-  /** Extra activities (operations: alerts, landing watcher) merged into the same worker. */
+  /** Operations activities (landing watcher, daily run, alerts): need a Temporal client; off when unset. */
+  ops?: Pick<OpsActivityDeps, 'client' | 'taskQueue' | 'alertWebhookUrl' | 'fetch' | 'now'>;
+  /** Extra activities merged into the same worker. */
   extraActivities?: Record<string, (...args: never[]) => Promise<unknown>>;
 }
 
@@ -45,6 +48,15 @@ export const createActivities = (deps: PipelineDeps) => {
       ...optional,
       ...(deps.metrics ? { metrics: deps.metrics } : {}),
     }),
+    ...(deps.ops
+      ? createOpsActivities({
+          ...deps.ops,
+          warehouse: deps.warehouse,
+          landing: deps.landing,
+          timeZone: deps.timeZone,
+          ...(deps.metrics && 'lateDatesChanged' in deps.metrics ? { metrics: deps.metrics as StreamMetrics & OpsMetrics } : {}),
+        })
+      : {}),
     ...deps.extraActivities,
   };
 };

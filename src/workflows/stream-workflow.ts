@@ -39,6 +39,8 @@ export interface StreamWorkflowInput {
   stopAt?: number;
   /** Continue-as-new generations so far, for the UI. */
   generation?: number;
+  /** Carried across continue-as-new so the progress query keeps answering "when was the last write". */
+  lastBatchAt?: string | null;
 }
 
 export const emptyCounters = (): StreamCounters => ({
@@ -54,7 +56,8 @@ export const emptyCounters = (): StreamCounters => ({
 
 const { processBatch } = proxyActivities<ReturnType<typeof createStreamActivities>>({
   startToCloseTimeout: '2m',
-  heartbeatTimeout: '30s',
+  // The activity heartbeats after reading and before writing: a worker that dies mid-batch is noticed within this.
+  heartbeatTimeout: '10s',
   retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '30s', nonRetryableErrorTypes: ['WarehouseInvariant'] },
 });
 
@@ -64,7 +67,7 @@ export async function streamWorkflow(input: StreamWorkflowInput): Promise<Stream
   let flushRequested = false;
   const counters = input.counters ?? emptyCounters();
   let headCursor = cursor;
-  let lastBatchAt: string | null = null;
+  let lastBatchAt: string | null = input.lastBatchAt ?? null;
   const generation = input.generation ?? 0;
 
   const progress = (): StreamProgress => ({
@@ -126,6 +129,7 @@ export async function streamWorkflow(input: StreamWorkflowInput): Promise<Stream
         cursor,
         counters,
         paused,
+        lastBatchAt,
         generation: generation + 1,
       });
     }

@@ -1,0 +1,181 @@
+/**
+ * Stream benchmark on the local default (DuckDB file warehouse, simulated feed), printing figures:
+ *
+ * 1. sustained: the feed emits at a fixed rate for a while; the stream must keep up. Throughput and freshness
+ *    (emitted → durable in the warehouse, per event, p50/p99) through Temporal and through a bare loop.
+ * 2. capacity: a backlog drained as fast as possible, through Temporal and through the bare loop; their ratio
+ *    is what Temporal costs.
+ *
+ *   npm run bench:stream -- [--rate 25000] [--seconds 30] [--max-rows 5000] [--max-wait-ms 100] [--backlog 300000]
+ *
+ * Starts its own Temporal dev server on a free port (scripts/temporal.sh) and stops it at the end.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Client, Connection } from '@temporalio/client';
+import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
+import type { StreamMetrics } from '../src/activities/stream-activities.js';
+import { parseStreamRecords } from '../src/domain/stream-event.js';
+import { LocalDirLanding } from '../src/files/landing.js';
+import { startStreamWorkflow } from '../src/ops/start-stream.js';
+import { SimulatedFeed, type SimulatedFeedConfig } from '../src/sources/simulated-feed.js';
+import { DuckDbWarehouse } from '../src/warehouse/duckdb/duckdb-warehouse.js';
+import { createPipelineWorker, workflowBundle } from '../src/workers/pipeline-worker.js';
+import { startTemporal } from '../test/support/servers.js';
+
+const { values: args } = parseArgs({
+  options: {
+    rate: { type: 'string', default: '25000' },
+    seconds: { type: 'string', default: '30' },
+    'max-rows': { type: 'string', default: '5000' },
+    'max-wait-ms': { type: 'string', default: '100' },
+    backlog: { type: 'string', default: '300000' },
+  },
+});
+const RATE = Number(args.rate);
+const SECONDS = Number(args.seconds);
+const MAX_ROWS = Number(args['max-rows']);
+const MAX_WAIT_MS = Number(args['max-wait-ms']);
+const BACKLOG = Number(args.backlog);
+const TIME_ZONE = 'America/New_York';
+
+Runtime.install({ logger: new DefaultLogger('WARN') });
+
+interface RunFigures {
+  events: number;
+  seconds: number;
+  perSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+}
+
+/** Per-event latencies (emitted → durable), collected in one flat array. */
+class LatencyRecorder implements StreamMetrics {
+  latencies: number[] = [];
+  firstEmitted = Infinity;
+  lastDurable = 0;
+  batchWritten(input: Parameters<StreamMetrics['batchWritten']>[0]): void {
+    for (const emitted of input.emittedAtMs) {
+      this.latencies.push(input.durableAtMs - emitted);
+      if (emitted < this.firstEmitted) this.firstEmitted = emitted;
+    }
+    if (input.durableAtMs > this.lastDurable) this.lastDurable = input.durableAtMs;
+  }
+  figures(events: number, startedAt: number): RunFigures {
+    const sorted = Float64Array.from(this.latencies).sort();
+    const at = (q: number): number => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
+    // From the first event being available (or the run's start, for a backlog) to the last batch being durable.
+    const seconds = (this.lastDurable - Math.max(startedAt, this.firstEmitted)) / 1000;
+    return { events, seconds, perSecond: events / seconds, p50Ms: at(0.5), p99Ms: at(0.99), maxMs: sorted[sorted.length - 1] ?? NaN };
+  }
+}
+
+const feedConfig = (clientId: string, rate: number | 'unbounded', totalEvents: number, startMs: number): SimulatedFeedConfig => ({
+  clientId, seed: 99, rate, totalEvents, startMs, businessDate: '2026-11-21', timeZone: TIME_ZONE,
+});
+
+const tempDb = (): { path: string; dir: string } => {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-stream-'));
+  return { dir, path: join(dir, 'warehouse.duckdb') };
+};
+
+/** The micro-batch loop without Temporal: read → parse → writeStreamBatch, one batch after another. */
+const bareLoop = async (config: SimulatedFeedConfig, total: number): Promise<RunFigures> => {
+  const db = tempDb();
+  const warehouse = await DuckDbWarehouse.open({ path: db.path });
+  const feed = new SimulatedFeed(config);
+  const recorder = new LatencyRecorder();
+  const startedAt = Date.now();
+  try {
+    for (let cursor = 0; cursor < total; ) {
+      const read = await feed.read({ fromCursor: cursor, maxRows: Math.min(MAX_ROWS, total - cursor), maxWaitMs: MAX_WAIT_MS });
+      if (read.records.length === 0) continue;
+      const parsed = parseStreamRecords({ sourceId: feed.id, records: read.records, timeZone: TIME_ZONE });
+      await warehouse.writeStreamBatch({
+        batchId: `${feed.id}@${cursor}`, sourceId: feed.id, fromCursor: cursor, toCursor: read.nextCursor,
+        events: parsed.events.map((e, i) => ({ ...e, offset: parsed.offsets[i] ?? -1 })), rejects: parsed.rejects, unknownFields: parsed.unknownFields,
+      });
+      recorder.batchWritten({ sourceId: feed.id, emittedAtMs: read.records.map((r) => r.emittedAtMs), durableAtMs: Date.now(), inserted: 0, late: 0, rejected: 0, conflicts: 0, lag: 0 });
+      cursor = read.nextCursor;
+    }
+  } finally {
+    await warehouse.close();
+    await feed.close();
+    rmSync(db.dir, { recursive: true, force: true });
+  }
+  return recorder.figures(total, startedAt);
+};
+
+/** The same through the stream workflow on a real dev server, the worker in this process. */
+const throughTemporal = async (address: string, makeConfig: () => SimulatedFeedConfig, total: number): Promise<RunFigures & { batches: number }> => {
+  const db = tempDb();
+  const warehouse = await DuckDbWarehouse.open({ path: db.path });
+  // The feed's clock starts once the worker is built, so start-up is not counted as lag.
+  await workflowBundle();
+  const config = makeConfig();
+  const feed = new SimulatedFeed(config);
+  const recorder = new LatencyRecorder();
+  const nativeConnection = await NativeConnection.connect({ address });
+  const connection = await Connection.connect({ address });
+  const client = new Client({ connection });
+  const taskQueue = `bench-${randomUUID()}`;
+  const worker = await createPipelineWorker({
+    connection: nativeConnection, namespace: 'default', taskQueue,
+    deps: { warehouse, landing: new LocalDirLanding(join(db.dir, 'landing')), sources: new Map([[feed.id, feed]]), timeZone: TIME_ZONE, workDir: db.dir, metrics: recorder },
+  });
+  const running = worker.run();
+  const startedAt = Date.now();
+  try {
+    const started = await startStreamWorkflow(client, {
+      taskQueue, sourceId: feed.id, clientId: config.clientId ?? 'bench', maxRows: MAX_ROWS, maxWaitMs: MAX_WAIT_MS, stopAt: total,
+    });
+    const result = await started.handle.result();
+    return { ...recorder.figures(total, startedAt), batches: result.batches };
+  } finally {
+    worker.shutdown();
+    await running;
+    await nativeConnection.close();
+    await connection.close();
+    await warehouse.close();
+    await feed.close();
+    rmSync(db.dir, { recursive: true, force: true });
+  }
+};
+
+const row = (name: string, f: RunFigures): string =>
+  `${name.padEnd(22)} ${String(f.events).padStart(9)} ev  ${f.seconds.toFixed(1).padStart(6)} s  ${Math.round(f.perSecond).toLocaleString('en-US').padStart(8)} tx/s` +
+  `  freshness p50 ${Math.round(f.p50Ms).toString().padStart(5)} ms  p99 ${Math.round(f.p99Ms).toString().padStart(5)} ms  max ${Math.round(f.maxMs).toString().padStart(5)} ms`;
+
+const main = async (): Promise<void> => {
+  console.log(`stream benchmark: DuckDB file warehouse, simulated feed, maxRows ${MAX_ROWS}, maxWaitMs ${MAX_WAIT_MS}`);
+  const server = await startTemporal();
+  await workflowBundle();
+  try {
+    const total = RATE * SECONDS;
+    console.log(`\n1. sustained: ${RATE.toLocaleString('en-US')} events/s for ${SECONDS} s (${total.toLocaleString('en-US')} events)`);
+    const sustainedTemporal = await throughTemporal(server.address, () => feedConfig('benchs', RATE, total, Date.now() + 1_000), total);
+    console.log(row('through Temporal', sustainedTemporal), ` (${sustainedTemporal.batches} batches)`);
+    const sustainedBare = await bareLoop(feedConfig('benchb', RATE, total, Date.now() + 1_000), total);
+    console.log(row('bare loop', sustainedBare));
+
+    console.log(`\n2. capacity: a backlog of ${BACKLOG.toLocaleString('en-US')} events drained as fast as possible`);
+    const capacityTemporal = await throughTemporal(server.address, () => feedConfig('benchc', 'unbounded', BACKLOG, Date.now()), BACKLOG);
+    console.log(row('through Temporal', capacityTemporal), ` (${capacityTemporal.batches} batches)`);
+    const capacityBare = await bareLoop(feedConfig('benchd', 'unbounded', BACKLOG, Date.now()), BACKLOG);
+    console.log(row('bare loop', capacityBare));
+
+    const cost = 1 - capacityTemporal.perSecond / capacityBare.perSecond;
+    console.log(`\nTemporal / bare capacity: ${(capacityTemporal.perSecond / capacityBare.perSecond).toFixed(3)} (Temporal costs ${(cost * 100).toFixed(1)}%)`);
+    const keptUp = sustainedTemporal.perSecond >= 0.98 * RATE;
+    console.log(`targets: ≥ 20,000 tx/s sustained: ${sustainedTemporal.perSecond >= 20_000 && keptUp ? 'met' : 'NOT met'};` +
+      ` p99 freshness < 2 s: ${sustainedTemporal.p99Ms < 2_000 ? 'met' : 'NOT met'}; Temporal ≤ 10%: ${cost <= 0.1 ? 'met' : 'NOT met'}`);
+  } finally {
+    await server.stop();
+  }
+};
+
+await main();

@@ -1,0 +1,424 @@
+/**
+ * Crash harness: runs one scenario (stream, reconciliation, amendment, a file that fails and is compensated,
+ * stream again after the seal) in a worker child process, SIGKILLs that process at a step boundary, right
+ * after a committed warehouse write, or at a random instant, restarts it, and checks that the warehouse ends
+ * exactly as in a fault-free reference run. One trial restarts the Temporal dev server mid-run as well.
+ *
+ *   tsx scripts/crash-harness.ts --trials 20 --seed 7
+ *
+ * Prints trials run, faults injected and faults survived; exits 1 if any trial ended differently.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
+import { generateFile, seededRandom } from '../src/files/generate.js';
+import { intakeInput } from '../src/files/intake.js';
+import { LocalDirLanding } from '../src/files/landing.js';
+import { DuckDbWarehouse } from '../src/warehouse/duckdb/duckdb-warehouse.js';
+import { endState, type EndState } from '../src/warehouse/faulty-warehouse.js';
+import type { FileRegistryEntry } from '../src/warehouse/port.js';
+import type { fileWorkflow } from '../src/workflows/file-workflow.js';
+import type { streamWorkflow } from '../src/workflows/stream-workflow.js';
+import type { StreamProgress } from '../src/workflows/definitions.js';
+import { freePort, repoRoot, startTemporal } from '../test/support/servers.js';
+
+const execFileAsync = promisify(execFile);
+
+/** Crash points and where they sit; `n` is drawn from how often the reference run reached each. */
+export const CRASH_POINTS = [
+  'register', 'validate', 'stage', 'replace', 'publish', 'dropStaging', 'revert', 'unpublish', 'record',
+  'stream.read', 'stream.write', 'stream.ack',
+  'wh.writeStreamBatch.after', 'wh.stageFile.after', 'wh.replacePartitions.after', 'wh.publishChange.after',
+  'wh.revertChange.after', 'wh.unpublishChange.after', 'wh.setFileOutcome.after', 'wh.registerFile.after',
+] as const;
+
+export type CrashPlan = { kind: 'none' } | { kind: 'point'; point: string; n: number } | { kind: 'time'; afterMs: number };
+
+export interface TrialResult {
+  trial: number;
+  plan: CrashPlan;
+  serverRestart: boolean;
+  /** Worker processes killed by the fault (0 when the point was never reached). */
+  kills: number;
+  restarts: number;
+  survived: boolean;
+  differences: string[];
+  ms: number;
+}
+
+export interface HarnessOptions {
+  trials: number;
+  seed: number;
+  /** Temporal frontend; with `restartServer` the harness must own the server (its data dir and port). */
+  server: { address: string; port: number; dataDir: string } ;
+  /** Trial (1-based) in which the Temporal dev server is restarted mid-run; 0 for none. */
+  restartServerInTrial: number;
+  /** Fixed trials (CI) instead of drawn ones; `trials` is then their number. */
+  plans?: CrashPlan[];
+  /** Crash points to draw from (all by default). */
+  points?: readonly string[];
+  /** Share of trials killed at a random instant instead of at a point (0.2 by default). */
+  randomKillShare?: number;
+  log?: (line: string) => void;
+}
+
+export interface HarnessReport {
+  trials: number;
+  faultsInjected: number;
+  faultsSurvived: number;
+  serverRestarts: number;
+  results: TrialResult[];
+}
+
+const CLIENT_ID = 'acme';
+const SOURCE_ID = `sim:${CLIENT_ID}:p0`;
+const BUSINESS_DATE = '2026-11-21';
+const STREAM_SPLIT = 200;
+const STREAM_END = 400;
+const crashWorkerPath = join(repoRoot, 'test/support/crash-worker.ts');
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** A worker child process that is started again whenever it dies, until stopped. */
+class SupervisedWorker {
+  private child: ChildProcess | null = null;
+  private stopping = false;
+  private exited: Promise<void> = Promise.resolve();
+  kills = 0;
+  restarts = 0;
+  output = '';
+
+  constructor(
+    private readonly env: Record<string, string>,
+    private crashAt: string | undefined,
+  ) {}
+
+  start(): Promise<void> {
+    const env: Record<string, string> = { ...(process.env as Record<string, string>), ...this.env };
+    if (this.crashAt) env.CRASH_AT = this.crashAt;
+    // Node runs the worker itself (no tsx launcher in between), so a SIGKILL reaches it.
+    const child = spawn(process.execPath, ['--import', 'tsx', crashWorkerPath], { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = child;
+    let ready!: () => void;
+    const isReady = new Promise<void>((r) => (ready = r));
+    const onData = (chunk: Buffer): void => {
+      this.output = (this.output + chunk.toString()).slice(-20_000);
+      if (this.output.includes('worker on task queue')) ready();
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    this.exited = new Promise<void>((resolve) => {
+      child.once('exit', (_code, signal) => {
+        ready();
+        if (signal === 'SIGKILL') this.kills++;
+        resolve();
+        if (!this.stopping) {
+          // Only the first process carries the crash point; its successors run clean.
+          this.crashAt = undefined;
+          this.restarts++;
+          this.output = '';
+          void sleep(200).then(() => (this.stopping ? undefined : this.start()));
+        }
+      });
+    });
+    return isReady;
+  }
+
+  kill(): void {
+    this.child?.kill('SIGKILL');
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    const child = this.child;
+    if (child && child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+      await this.exited;
+      clearTimeout(timer);
+    }
+  }
+}
+
+/** Waits for a workflow's result across server restarts (a lost connection is not a workflow failure). */
+const resultOf = async <T>(get: () => Promise<T>): Promise<T> => {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await get();
+    } catch (error) {
+      if (error instanceof WorkflowFailedError || attempt >= 30) throw error;
+      await sleep(1000);
+    }
+  }
+};
+
+/** The stream's counters; head, lag and timestamps depend on the clock and are left out. */
+type StreamCounts = Pick<StreamProgress, 'cursor' | 'batches' | 'read' | 'written' | 'duplicates' | 'conflicts' | 'late' | 'rejected' | 'unknownFields'>;
+
+interface ScenarioOutcome {
+  streams: StreamCounts[];
+  files: Record<string, string>;
+}
+
+/** The scenario, driven from the client side; the worker child does all the work. */
+const runScenario = async (client: Client, taskQueue: string, landing: LocalDirLanding, tag: string): Promise<ScenarioOutcome> => {
+  const streams: StreamCounts[] = [];
+  const stream = async (phase: number, cursor: number, stopAt: number): Promise<void> => {
+    const handle = await client.workflow.start<typeof streamWorkflow>('streamWorkflow', {
+      taskQueue,
+      workflowId: `crash/${tag}/stream-${phase}`,
+      args: [{ sourceId: SOURCE_ID, clientId: CLIENT_ID, cursor, maxRows: 40, maxWaitMs: 50, stopAt }],
+    });
+    const { cursor: at, batches, read, written, duplicates, conflicts, late, rejected, unknownFields } = await resultOf(() => handle.result());
+    streams.push({ cursor: at, batches, read, written, duplicates, conflicts, late, rejected, unknownFields });
+  };
+  const files: Record<string, string> = {};
+  const file = async (name: string, fileId: string): Promise<void> => {
+    const input = await intakeInput({ landing, fileId, clientId: CLIENT_ID });
+    const handle = await client.workflow.start<typeof fileWorkflow>('fileWorkflow', {
+      taskQueue,
+      workflowId: `crash/${tag}/${name}`,
+      args: [input],
+    });
+    try {
+      files[name] = (await resultOf(() => handle.result())).outcome;
+    } catch (error) {
+      files[name] = error instanceof WorkflowFailedError ? 'failed' : `error: ${String(error)}`;
+    }
+  };
+  await stream(1, 0, STREAM_SPLIT);
+  await file('recon', 'acme-recon-2026-11-21-1');
+  await file('amend', 'acme-amend-2026-11-20-2');
+  await file('doomed', 'acme-recon-2026-11-19-3');
+  // After the seal: events for the reconciled date are late arrivals now.
+  await stream(2, STREAM_SPLIT, STREAM_END);
+  return { streams, files };
+};
+
+/** Lands the scenario's files and the simulated feed's fixed start in fresh directories. */
+const prepare = async (root: string): Promise<{ landingDir: string; workDir: string; dbPath: string; files: Record<string, string> }> => {
+  const landingDir = join(root, 'landing');
+  const workDir = join(root, 'work');
+  mkdirSync(workDir, { recursive: true });
+  // The feed starts long ago, so every offset is available and batch boundaries depend on the cursor only.
+  writeFileSync(join(workDir, 'simulated-feed.json'), JSON.stringify({ startMs: 0, businessDate: BUSINESS_DATE }));
+  const at = '2026-11-22T05:00:00Z';
+  const recon = await generateFile({ dir: landingDir, kind: 'reconciliation', covers: [BUSINESS_DATE], rows: 120, sequence: 1, createdAt: at });
+  const amend = await generateFile({
+    dir: landingDir,
+    kind: 'amendment',
+    covers: ['2026-11-20', BUSINESS_DATE],
+    rows: 80,
+    sequence: 2,
+    createdAt: at,
+    transform: (row, pos) => (pos.indexInDate === 5 ? { ...row, amount: '5.55', currency: 'USD' } : row),
+  });
+  const doomed = await generateFile({ dir: landingDir, kind: 'reconciliation', covers: ['2026-11-19'], rows: 30, sequence: 3, createdAt: at });
+  const files = Object.fromEntries([recon, amend, doomed].map((f) => [f.fileId, f.manifest.sha256]));
+  return { landingDir, workDir, dbPath: join(root, 'warehouse.duckdb'), files };
+};
+
+interface Snapshot {
+  state: EndState;
+  side: Awaited<ReturnType<DuckDbWarehouse['countSideTables']>>;
+  registry: Record<string, Pick<FileRegistryEntry, 'outcome'> | null>;
+  duplicates: number;
+}
+
+const snapshot = async (dbPath: string, files: Record<string, string>): Promise<Snapshot> => {
+  const warehouse = await DuckDbWarehouse.open({ path: dbPath });
+  try {
+    const state = await endState(warehouse);
+    const registry: Snapshot['registry'] = {};
+    for (const [fileId, sha] of Object.entries(files)) {
+      const entry = await warehouse.getFile(fileId, sha);
+      registry[fileId] = entry && { outcome: entry.outcome };
+    }
+    let duplicates = 0;
+    for (const d of Object.values(state.dates)) {
+      const ids = (d.rows as Array<{ transactionId: string }>).map((r) => r.transactionId);
+      duplicates += ids.length - new Set(ids).size;
+    }
+    return { state, side: await warehouse.countSideTables(), registry, duplicates };
+  } finally {
+    await warehouse.close();
+  }
+};
+
+/** A short list of what differs, for the report. */
+const differences = (a: unknown, b: unknown, path = ''): string[] => {
+  if (JSON.stringify(a) === JSON.stringify(b)) return [];
+  if (a && b && typeof a === 'object' && typeof b === 'object' && Array.isArray(a) === Array.isArray(b)) {
+    const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+    return [...keys].flatMap((k) => differences((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], `${path}.${k}`));
+  }
+  const show = (v: unknown): string => (Array.isArray(v) ? `[${v.length} items]` : JSON.stringify(v)?.slice(0, 120) ?? 'undefined');
+  return [`${path || '(root)'}: expected ${show(a)}, got ${show(b)}`];
+};
+
+const restartTemporal = async (server: HarnessOptions['server']): Promise<void> => {
+  await execFileAsync('bash', [join(repoRoot, 'scripts/temporal.sh'), 'restart'], {
+    cwd: repoRoot,
+    env: {
+      ...process.env,
+      TEMPORAL_PORT: String(server.port),
+      TEMPORAL_DATA_DIR: server.dataDir,
+      TEMPORAL_HEADLESS: '1',
+      TEMPORAL_WATCH_PID: String(process.pid),
+      TEMPORAL_DATA_DIR_TEMPORARY: '1',
+    },
+  });
+};
+
+interface RunOutput {
+  snapshot: Snapshot;
+  outcome: ScenarioOutcome;
+  counts: Record<string, number>;
+  kills: number;
+  restarts: number;
+}
+
+const runOnce = async (
+  options: HarnessOptions,
+  client: Client,
+  tag: string,
+  plan: CrashPlan,
+  restartServer: boolean,
+): Promise<RunOutput> => {
+  const root = mkdtempSync(join(tmpdir(), `crash-${tag.replaceAll('/', '-')}-`));
+  let keep = false;
+  try {
+    const { landingDir, workDir, dbPath, files } = await prepare(root);
+    const taskQueue = `crash-${tag}-${Date.now()}`;
+    const countsPath = join(root, 'step-counts.json');
+    const worker = new SupervisedWorker(
+      {
+        TEMPORAL_ADDRESS: options.server.address,
+        TASK_QUEUE: taskQueue,
+        WAREHOUSE: 'duckdb',
+        DUCKDB_PATH: dbPath,
+        LANDING_DIR: landingDir,
+        WORK_DIR: workDir,
+        CLIENT_ID,
+        FEED_SEED: '7',
+        FEED_RATE: '100000',
+        METRICS_PORT: String(await freePort()),
+        STEP_COUNTS_PATH: countsPath,
+        LOG_LEVEL: 'WARN',
+      },
+      plan.kind === 'point' ? `${plan.point}:${plan.n}` : undefined,
+    );
+    await worker.start();
+    const timers: NodeJS.Timeout[] = [];
+    if (plan.kind === 'time') timers.push(setTimeout(() => worker.kill(), plan.afterMs));
+    let restarted: Promise<void> = Promise.resolve();
+    if (restartServer) {
+      timers.push(
+        setTimeout(() => {
+          options.log?.('  restarting the Temporal dev server (same data dir)');
+          restarted = restartTemporal(options.server);
+        }, 4000),
+      );
+    }
+    let outcome: ScenarioOutcome;
+    try {
+      outcome = await runScenario(client, taskQueue, new LocalDirLanding(landingDir), tag);
+    } finally {
+      timers.forEach(clearTimeout);
+      await restarted;
+      await worker.stop();
+    }
+    const counts = JSON.parse(readFileSync(countsPath, 'utf8')) as Record<string, number>;
+    keep = process.env.CRASH_HARNESS_KEEP === '1';
+    if (keep) options.log?.(`  kept ${root}`);
+    return { snapshot: await snapshot(dbPath, files), outcome, counts, kills: worker.kills, restarts: worker.restarts };
+  } finally {
+    if (!keep) rmSync(root, { recursive: true, force: true });
+  }
+};
+
+export const runCrashHarness = async (options: HarnessOptions): Promise<HarnessReport> => {
+  const log = options.log ?? (() => undefined);
+  const connection = await Connection.connect({ address: options.server.address });
+  const client = new Client({ connection });
+  const run = `${options.seed}-${Date.now().toString(36)}`;
+  try {
+    log('reference run (no faults)');
+    const reference = await runOnce(options, client, `${run}/ref`, { kind: 'none' }, false);
+    const expectedFiles = { recon: 'applied', amend: 'applied', doomed: 'failed' };
+    if (JSON.stringify(reference.outcome.files) !== JSON.stringify(expectedFiles) || reference.snapshot.duplicates > 0) {
+      throw new Error(`the reference run itself went wrong: ${JSON.stringify(reference.outcome.files)}`);
+    }
+    const dates = Object.entries(reference.snapshot.state.dates);
+    log(
+      `  reference: ${dates.map(([d, v]) => `${d} ${v.ledger.status} v${v.ledger.version} ${v.rows.length} rows`).join(', ')}; ` +
+        `side tables ${JSON.stringify(reference.snapshot.side)}; files ${JSON.stringify(reference.outcome.files)}`,
+    );
+    const random = seededRandom(options.seed);
+    const points = (options.points ?? CRASH_POINTS).filter((p) => (reference.counts[p] ?? 0) > 0);
+    const results: TrialResult[] = [];
+    const trials = options.plans?.length ?? options.trials;
+    for (let trial = 1; trial <= trials; trial++) {
+      const started = Date.now();
+      const serverRestart = trial === options.restartServerInTrial;
+      const point = points[Math.floor(random() * points.length)] ?? 'stream.write';
+      const plan: CrashPlan = options.plans?.[trial - 1] ??
+        (random() < (options.randomKillShare ?? 0.2)
+          ? { kind: 'time', afterMs: 500 + Math.floor(random() * 15_000) }
+          : { kind: 'point', point, n: 1 + Math.floor(random() * (reference.counts[point] ?? 1)) });
+      log(`trial ${trial}: ${plan.kind === 'point' ? `SIGKILL at ${plan.point} #${plan.n}` : plan.kind === 'time' ? `SIGKILL after ${plan.afterMs} ms` : 'none'}${serverRestart ? ' + server restart' : ''}`);
+      let result: TrialResult;
+      try {
+        const got = await runOnce(options, client, `${run}/t${trial}`, plan, serverRestart);
+        const diffs = [
+          ...differences(reference.outcome, got.outcome, 'workflows'),
+          ...differences(reference.snapshot, got.snapshot, 'warehouse'),
+        ];
+        result = { trial, plan, serverRestart, kills: got.kills, restarts: got.restarts, survived: diffs.length === 0, differences: diffs, ms: Date.now() - started };
+      } catch (error) {
+        result = { trial, plan, serverRestart, kills: 0, restarts: 0, survived: false, differences: [`trial failed: ${String(error)}`], ms: Date.now() - started };
+      }
+      results.push(result);
+      log(
+        `  ${result.survived ? 'ok' : 'DIFFERENT'}: ${result.kills} kill(s), ${result.restarts} restart(s), ${Math.round(result.ms / 1000)} s` +
+          (result.survived ? '' : `\n    ${result.differences.slice(0, 10).join('\n    ')}`),
+      );
+    }
+    const injected = results.filter((r) => r.kills > 0 || r.serverRestart);
+    const faultsInjected = results.reduce((n, r) => n + r.kills + (r.serverRestart ? 1 : 0), 0);
+    const faultsSurvived = injected.filter((r) => r.survived).reduce((n, r) => n + r.kills + (r.serverRestart ? 1 : 0), 0);
+    return { trials: results.length, faultsInjected, faultsSurvived, serverRestarts: results.filter((r) => r.serverRestart).length, results };
+  } finally {
+    await connection.close();
+  }
+};
+
+const isMain = process.argv[1] !== undefined && import.meta.url.endsWith(process.argv[1].replace(/\\/g, '/'));
+if (isMain) {
+  const arg = (name: string, fallback: number): number => {
+    const i = process.argv.indexOf(`--${name}`);
+    return i > 0 ? Number(process.argv[i + 1]) : fallback;
+  };
+  const trials = arg('trials', 20);
+  const server = await startTemporal();
+  const port = Number(server.address.split(':').at(-1));
+  try {
+    const report = await runCrashHarness({
+      trials,
+      seed: arg('seed', 7),
+      server: { address: server.address, port, dataDir: server.dataDir },
+      restartServerInTrial: Math.max(1, Math.ceil(trials / 2)),
+      log: (line) => console.log(line),
+    });
+    console.log(
+      `\ntrials run: ${report.trials}\nfaults injected: ${report.faultsInjected} (worker SIGKILLs + ${report.serverRestarts} server restart)\n` +
+        `faults survived: ${report.faultsSurvived}\ntrials ending exactly as the reference: ${report.results.filter((r) => r.survived).length}/${report.trials}`,
+    );
+    process.exitCode = report.results.every((r) => r.survived) ? 0 : 1;
+  } finally {
+    await server.stop();
+  }
+}

@@ -1,0 +1,65 @@
+import { randomUUID } from 'node:crypto';
+import type { Client, WorkflowHandle } from '@temporalio/client';
+import { WorkflowIdConflictPolicy } from '@temporalio/common';
+import { searchAttributes, workflowIds } from '../workflows/definitions.js';
+import type { streamWorkflow, StreamWorkflowInput } from '../workflows/stream-workflow.js';
+
+export interface StartStreamInput {
+  taskQueue: string;
+  sourceId: string;
+  clientId: string;
+  maxRows: number;
+  maxWaitMs: number;
+  /** Where a brand-new stream starts reading; ignored when the stream is already running. */
+  cursor?: number;
+  stopAt?: number;
+  /** Start a new stream paused (it reads nothing until a resume signal). */
+  paused?: boolean;
+}
+
+export interface StartStreamResult {
+  handle: WorkflowHandle<typeof streamWorkflow>;
+  workflowId: string;
+  /** The run the handle points at (the existing one when the stream was already running). */
+  runId: string;
+  /** False when a running stream was found and attached to, so its cursor was kept. */
+  started: boolean;
+}
+
+/**
+ * Ensures the stream workflow of a source partition runs, under its business id `stream/<sourceId>`.
+ * With `USE_EXISTING`, a restart of the local stack (or a second operator) attaches to the running stream
+ * instead of failing or starting a second reader: the cursor stays in that workflow's state.
+ */
+export const startStreamWorkflow = async (client: Client, input: StartStreamInput): Promise<StartStreamResult> => {
+  const workflowId = workflowIds.stream(input.sourceId);
+  const args: StreamWorkflowInput = {
+    sourceId: input.sourceId,
+    clientId: input.clientId,
+    cursor: input.cursor ?? 0,
+    maxRows: input.maxRows,
+    maxWaitMs: input.maxWaitMs,
+    ...(input.stopAt !== undefined ? { stopAt: input.stopAt } : {}),
+    ...(input.paused ? { paused: true } : {}),
+  };
+  const startRequest = randomUUID();
+  const handle = await client.workflow.start<typeof streamWorkflow>('streamWorkflow', {
+    taskQueue: input.taskQueue,
+    workflowId,
+    args: [args],
+    workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+    staticSummary:
+      `Stream of ${input.sourceId} for client ${input.clientId}: micro-batches of up to ${input.maxRows} events or ${input.maxWaitMs} ms` +
+      (input.stopAt !== undefined ? `, until offset ${input.stopAt}` : ''),
+    // Only a run this call created carries this call's marker: that tells "started" from "attached".
+    memo: { startRequest },
+    typedSearchAttributes: [
+      { key: searchAttributes.StreamSource, value: input.sourceId },
+      { key: searchAttributes.ClientId, value: input.clientId },
+      { key: searchAttributes.Stage, value: 'running' },
+    ],
+  });
+  const runId = handle.firstExecutionRunId;
+  const { memo } = await handle.describe();
+  return { handle, workflowId, runId, started: memo?.startRequest === startRequest };
+};

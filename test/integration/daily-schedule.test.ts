@@ -1,0 +1,321 @@
+/**
+ * The midnight run. Deadline and DST behaviour on the time-skipping test server (hours pass in
+ * milliseconds), with the operating activities faked; then the real schedule on the dev server, triggered.
+ */
+import { randomUUID } from 'node:crypto';
+import { createServer } from 'node:http';
+import { Client, Connection } from '@temporalio/client';
+import { MockActivityEnvironment, TestWorkflowEnvironment } from '@temporalio/testing';
+import { NativeConnection, Worker } from '@temporalio/worker';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AlertInput, FileRunState, createOpsActivities } from '../../src/activities/ops-activities.js';
+import { createOpsActivities as makeOpsActivities } from '../../src/activities/ops-activities.js';
+import { LocalDirLanding } from '../../src/files/landing.js';
+import { businessDateForRun } from '../../src/ops/schedule-time.js';
+import { dailyScheduleId, ensureDailySchedule, SCHEDULE_POLICIES } from '../../src/ops/schedule.js';
+import { DuckDbWarehouse } from '../../src/warehouse/duckdb/duckdb-warehouse.js';
+import { workflowBundle } from '../../src/workers/pipeline-worker.js';
+import { fileLandedSignal, searchAttributes } from '../../src/workflows/definitions.js';
+import { dailyStateQuery, type dailyWorkflow, type DailyWorkflowInput } from '../../src/workflows/daily-workflow.js';
+import { repoRoot } from '../support/servers.js';
+
+type OpsActivities = ReturnType<typeof createOpsActivities>;
+const NY = 'America/New_York';
+/** temporal.api.enums.v1.IndexedValueType numbers. */
+const INDEXED_VALUE_TYPE: Record<string, number> = { TEXT: 1, KEYWORD: 2, INT: 3, DOUBLE: 4, BOOL: 5, DATETIME: 6, KEYWORD_LIST: 7 };
+const MIN = 60_000;
+const HOUR = 60 * MIN;
+
+/** Activities that answer from maps the test controls, and record alerts. */
+class FakeOps {
+  runs = new Map<string, FileRunState>();
+  ledger = new Map<string, { status: string; fileId: string; updatedAt: string }>();
+  alerts: AlertInput[] = [];
+  posts: AlertInput[] = [];
+
+  activities(): Pick<OpsActivities, 'fileRunState' | 'checkReconciliation' | 'recordLateFile' | 'postAlert'> {
+    return {
+      fileRunState: async ({ workflowId }) => this.runs.get(workflowId) ?? { status: 'not_found', stage: null, reason: null, receivedAt: null },
+      checkReconciliation: async ({ date }) => {
+        const entry = this.ledger.get(date);
+        return entry
+          ? { final: true, status: entry.status, fileId: entry.fileId, version: 1, updatedAt: entry.updatedAt }
+          : { final: false, status: 'provisional', fileId: null, version: 0, updatedAt: null };
+      },
+      recordLateFile: async (alert) => {
+        this.alerts.push(alert);
+      },
+      postAlert: async (alert) => {
+        this.posts.push(alert);
+        return { posted: true, status: 200 };
+      },
+    };
+  }
+}
+
+describe('daily workflow on the time-skipping test server', () => {
+  let env: TestWorkflowEnvironment;
+  /**
+   * A plain client: its `result()` does not unlock time skipping (the test server's own client would let the
+   * clock run to the far future while waiting), so time moves only through `env.sleep`.
+   */
+  let client: Client;
+  let worker: Worker;
+  let running: Promise<void>;
+  const taskQueue = `daily-ts-${randomUUID()}`;
+  const fake = new FakeOps();
+
+  beforeAll(async () => {
+    env = await TestWorkflowEnvironment.createTimeSkipping({
+      server: { executable: { type: 'existing-path', path: `${repoRoot}/.tools/bin/temporal-test-server` } },
+    });
+    // The test server knows no custom search attributes until told (the dev server gets them from scripts/temporal.sh).
+    await env.connection.operatorService.addSearchAttributes({
+      namespace: 'default',
+      searchAttributes: Object.fromEntries(
+        Object.values(searchAttributes).map((key) => [key.name, INDEXED_VALUE_TYPE[key.type] ?? 0]),
+      ),
+    });
+    client = new Client({ connection: env.connection });
+    worker = await Worker.create({
+      connection: env.nativeConnection,
+      taskQueue,
+      workflowBundle: await workflowBundle(),
+      activities: fake.activities(),
+    });
+    running = worker.run();
+  }, 120_000);
+
+  afterAll(async () => {
+    worker?.shutdown();
+    await running;
+    await env?.teardown();
+  });
+
+  /** Moves the test server's clock forward to an instant (the server's clock only moves forward). */
+  const skipTo = async (instantMs: number): Promise<void> => {
+    const now = await env.currentTimeMs();
+    if (instantMs < now) throw new Error(`cannot go back to ${new Date(instantMs).toISOString()}`);
+    await env.sleep(instantMs - now);
+  };
+
+  const startDaily = async (input: Partial<DailyWorkflowInput> & { date: string; clientId: string }) =>
+    client.workflow.start<typeof dailyWorkflow>('dailyWorkflow', {
+      taskQueue,
+      workflowId: `daily/${input.clientId}/${input.date}`,
+      args: [{ timeZone: NY, deadline: '06:00', checkIntervalMs: 30 * MIN, ...input }],
+    });
+
+  // The test server's clock starts at the real now and only moves forward, so the DST checks use the next
+  // changes in New York (2027-03-14 and 2027-11-07); the pure math for 2026's is in test/unit/schedule-time.test.ts.
+  it('spring forward (2027-03-14, 23 h): a run at 00:05 EST is late at 06:00 EDT, 4 h 55 m later, and clears when the file lands', async () => {
+    const clientId = 'dst1';
+    await skipTo(Date.parse('2027-03-14T05:05:00Z'));
+    const handle = await startDaily({ clientId, date: '2027-03-13' });
+    const started = await env.currentTimeMs();
+
+    await env.sleep(4 * HOUR + 54 * MIN);
+    let state = await handle.query(dailyStateQuery);
+    expect(state).toMatchObject({ late: false, stage: 'waiting', deadline: '2027-03-14T10:00:00.000Z' });
+    expect(fake.alerts.filter((a) => a.date === '2027-03-13')).toEqual([]);
+
+    await env.sleep(2 * MIN);
+    state = await waitFor(async () => {
+      const s = await handle.query(dailyStateQuery);
+      return s.late && fake.posts.some((a) => a.date === '2027-03-13') ? s : undefined;
+    });
+    const late = fake.alerts.filter((a) => a.date === '2027-03-13');
+    expect(late).toMatchObject([{ event: 'late', clientId, deadline: '2027-03-14T10:00:00.000Z' }]);
+    expect(fake.posts.filter((a) => a.date === '2027-03-13' && a.event === 'late')).toHaveLength(1);
+    expect((await handle.describe()).typedSearchAttributes.get(searchAttributes.LateFile)).toBe(true);
+    expect((await env.currentTimeMs()) - started).toBeLessThan(5 * HOUR);
+
+    // The file lands 25 minutes after the deadline; the watcher announces it; it is applied.
+    await env.sleep(23 * MIN);
+    const arrivedAt = new Date(await env.currentTimeMs()).toISOString();
+    fake.runs.set('reconcile/dst1/2027-03-13/f1/abcdef12', { status: 'applied', stage: 'applied', reason: null, receivedAt: arrivedAt });
+    await handle.signal(fileLandedSignal, {
+      fileId: 'f1',
+      sha256: 'abcdef12'.padEnd(64, '0'),
+      kind: 'reconciliation',
+      covers: ['2027-03-13'],
+      workflowId: 'reconcile/dst1/2027-03-13/f1/abcdef12',
+    });
+    const result = await handle.result();
+    expect(result).toMatchObject({ outcome: 'reconciled', late: true, fileId: 'f1', date: '2027-03-13' });
+    expect(result.lateByMs).toBeGreaterThanOrEqual(24 * MIN);
+    expect(result.lateByMs).toBeLessThanOrEqual(27 * MIN);
+    expect((await handle.describe()).typedSearchAttributes.get(searchAttributes.LateFile)).toBe(false);
+    expect(fake.alerts.filter((a) => a.date === '2027-03-13').map((a) => a.event)).toEqual(['late', 'resolved']);
+  });
+
+  it('fall back (2027-11-07, 25 h): a run at 00:05 EDT is not late until 06:00 EST, 6 h 55 m later', async () => {
+    const clientId = 'dst2';
+    await skipTo(Date.parse('2027-11-07T04:05:00Z'));
+    const handle = await startDaily({ clientId, date: '2027-11-06' });
+    await env.sleep(6 * HOUR + 54 * MIN);
+    expect((await handle.query(dailyStateQuery)).late).toBe(false);
+    await env.sleep(2 * MIN);
+    const state = await waitFor(async () => {
+      const s = await handle.query(dailyStateQuery);
+      return s.late ? s : undefined;
+    });
+    expect(state).toMatchObject({ late: true, stage: 'late', deadline: '2027-11-07T11:00:00.000Z' });
+    await handle.terminate('test done');
+  });
+
+  it('a file on time never raises the alert; a rejected file keeps the date waiting for a corrected one', async () => {
+    const clientId = 'ontime';
+    const now = await env.currentTimeMs();
+    const scheduledAt = now;
+    const date = businessDateForRun(scheduledAt, NY);
+    const handle = await startDaily({ clientId, date, deadlineAt: new Date(now + 2 * HOUR).toISOString() });
+    fake.runs.set('bad', { status: 'failed', stage: 'rejected', reason: 'file bad rejected: 3 problem(s)', receivedAt: null });
+    await handle.signal(fileLandedSignal, { fileId: 'bad', sha256: '0'.repeat(64), kind: 'reconciliation', covers: [date], workflowId: 'bad' });
+    await env.sleep(10 * MIN);
+    const waiting = await waitFor(async () => {
+      const state = await handle.query(dailyStateQuery);
+      return state.landed.length === 0 ? state : undefined;
+    });
+    expect(waiting).toMatchObject({ stage: 'waiting', late: false, landed: [] });
+    expect(waiting.lastProblem).toMatch(/rejected/);
+
+    // The corrected file is applied and found by the periodic ledger check (no signal needed).
+    fake.ledger.set(date, { status: 'reconciled', fileId: 'good', updatedAt: new Date(now + 40 * MIN).toISOString() });
+    await env.sleep(31 * MIN);
+    const result = await handle.result();
+    expect(result).toMatchObject({ outcome: 'reconciled', late: false, fileId: 'good' });
+    expect(result.lateByMs).toBe(-80 * MIN);
+    expect(fake.alerts.filter((a) => a.clientId === clientId)).toEqual([]);
+  });
+
+  it('a scheduled trigger (no date) starts daily/<client>/<previous date> once', async () => {
+    const clientId = 'trig';
+    fake.ledger.clear();
+    const now = await env.currentTimeMs();
+    const date = businessDateForRun(now, NY);
+    const trigger = (id: string) =>
+      client.workflow.execute<typeof dailyWorkflow>('dailyWorkflow', {
+        taskQueue,
+        workflowId: id,
+        args: [{ clientId, timeZone: NY, deadline: '06:00', checkIntervalMs: 30 * MIN }],
+      });
+    expect(await trigger('daily/trig/trigger-1')).toMatchObject({ outcome: 'dispatched', date, workflowId: `daily/trig/${date}` });
+    expect(await trigger('daily/trig/trigger-2')).toMatchObject({ outcome: 'already_running', date });
+    const child = client.workflow.getHandle(`daily/trig/${date}`);
+    expect((await child.query(dailyStateQuery)).date).toBe(date);
+    await child.terminate('test done');
+  });
+});
+
+describe('the late-file webhook activity', () => {
+  it('POSTs the alert as JSON and fails retryably on a 5xx', async () => {
+    const received: unknown[] = [];
+    let status = 200;
+    const server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      req.on('end', () => {
+        received.push(JSON.parse(body));
+        res.writeHead(status).end();
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const address = server.address();
+    const port = typeof address === 'object' && address ? address.port : 0;
+    const warehouse = await DuckDbWarehouse.open({ path: ':memory:' });
+    try {
+      const activities = makeOpsActivities({
+        client: {} as Client,
+        warehouse,
+        landing: new LocalDirLanding('/nonexistent'),
+        taskQueue: 'unused',
+        timeZone: NY,
+        alertWebhookUrl: `http://127.0.0.1:${port}/hook`,
+      });
+      const alert: AlertInput = {
+        clientId: 'acme',
+        date: '2026-11-21',
+        event: 'late',
+        deadline: '2026-11-22T11:00:00.000Z',
+        workflowId: 'daily/acme/2026-11-21',
+        message: 'late',
+      };
+      const env = new MockActivityEnvironment();
+      expect(await env.run(activities.postAlert, alert)).toEqual({ posted: true, status: 200 });
+      expect(received).toEqual([{ text: 'late', ...alert }]);
+      status = 503;
+      await expect(env.run(activities.postAlert, alert)).rejects.toThrow(/503/);
+    } finally {
+      server.close();
+      await warehouse.close();
+    }
+  });
+});
+
+describe('the daily schedule on the dev server', () => {
+  const address = process.env.TEMPORAL_ADDRESS ?? '';
+  const namespace = process.env.TEMPORAL_NAMESPACE ?? 'default';
+  const taskQueue = `daily-dev-${randomUUID()}`;
+  const clientId = `sch${randomUUID().slice(0, 8)}`;
+  let connection: Connection;
+  let native: NativeConnection;
+  let client: Client;
+  let worker: Worker;
+  let running: Promise<void>;
+  const fake = new FakeOps();
+
+  beforeAll(async () => {
+    connection = await Connection.connect({ address });
+    native = await NativeConnection.connect({ address });
+    client = new Client({ connection, namespace });
+    worker = await Worker.create({ connection: native, namespace, taskQueue, workflowBundle: await workflowBundle(), activities: fake.activities() });
+    running = worker.run();
+  });
+
+  afterAll(async () => {
+    await client.schedule.getHandle(dailyScheduleId(clientId)).delete().catch(() => undefined);
+    worker.shutdown();
+    await running;
+    await native.close();
+    await connection.close();
+  });
+
+  it('is created once, updated in place, and a trigger starts the daily run for the previous business date', async () => {
+    const options = { clientId, timeZone: NY, scheduleTime: '00:05', deadline: '06:00', taskQueue, checkIntervalMs: 5_000 };
+    const first = await ensureDailySchedule(client, options);
+    expect(first.created).toBe(true);
+    const second = await ensureDailySchedule(client, { ...options, deadline: '07:30' });
+    expect(second.created).toBe(false);
+
+    const described = await first.handle.describe();
+    expect(described.spec.timezone).toBe(NY);
+    expect(described.spec.calendars?.[0]).toMatchObject({ hour: [{ start: 0, end: 0, step: 1 }], minute: [{ start: 5, end: 5, step: 1 }] });
+    expect(described.policies).toMatchObject({ overlap: SCHEDULE_POLICIES.overlap, catchupWindow: 7 * 24 * HOUR, pauseOnFailure: false });
+    expect(described.action.type).toBe('startWorkflow');
+    const args = (described.action as { args?: DailyWorkflowInput[] }).args;
+    expect(args?.[0]).toMatchObject({ clientId, deadline: '07:30' });
+
+    const before = Date.now();
+    await first.handle.trigger();
+    const date = businessDateForRun(before, NY);
+    const daily = client.workflow.getHandle(`daily/${clientId}/${date}`);
+    const state = await waitFor(async () => daily.query(dailyStateQuery).catch(() => undefined));
+    expect(state.date).toBe(date);
+    expect(state.stage).toBe('waiting');
+    const description = await daily.describe();
+    expect(description.typedSearchAttributes.get(searchAttributes.EventDates)).toEqual([date]);
+    expect(description.typedSearchAttributes.get(searchAttributes.LateFile)).toBe(false);
+    await daily.terminate('test done');
+  });
+});
+
+const waitFor = async <T>(probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> => {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 250));
+  }
+};

@@ -1,0 +1,191 @@
+/**
+ * Races on one date, run many times with shifted timing: the stream writing a date while it is reconciled,
+ * two files for the same date at once, an amendment and a reconciliation for the same date at once. After
+ * every run the invariants hold: one status per date, versions moving forward one step at a time, no
+ * provisional row in a sealed date, every stream event either replaced by the file or kept as a late arrival.
+ */
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { addDays } from '../../src/domain/dates.js';
+import { generateFile, seededRandom } from '../../src/files/generate.js';
+import { SimulatedFeed, expectedCounts, type SimulatedFeedConfig } from '../../src/sources/simulated-feed.js';
+import type { TransactionSource } from '../../src/sources/source.js';
+import type { Warehouse } from '../../src/warehouse/port.js';
+import type { streamWorkflow } from '../../src/workflows/stream-workflow.js';
+import { startTestPipeline, type TestPipeline } from '../support/pipeline.js';
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** The invariants every date must satisfy whenever no file is between replace and publish. */
+const assertInvariants = async (w: Warehouse): Promise<void> => {
+  for (const p of await w.getPartitions()) {
+    const rows = await w.readRows(p.eventDate);
+    expect(rows.length, p.eventDate).toBe(p.rowCount);
+    expect(new Set(rows.map((r) => r.status)).size, `${p.eventDate}: one status per date`).toBeLessThanOrEqual(1);
+    for (const r of rows) expect(r, p.eventDate).toMatchObject({ status: p.status, version: p.version });
+    const changes = await w.getChanges(p.eventDate);
+    expect(changes.map((c) => c.toVersion), `${p.eventDate}: versions move forward one step at a time`).toEqual(
+      changes.map((_, i) => i + 1),
+    );
+    changes.forEach((c, i) => expect(c.fromVersion).toBe(i));
+    expect(changes.every((c) => c.published), `${p.eventDate}: nothing left half-applied`).toBe(true);
+    const sequences = changes.map((c) => c.sequence ?? 0);
+    expect(sequences, `${p.eventDate}: sequences never go back`).toEqual([...sequences].sort((a, b) => a - b));
+    if (p.version > 0) expect(p.sequence).toBe(sequences.at(-1));
+  }
+};
+
+describe('races on one date', () => {
+  let p: TestPipeline;
+  const sources = new Map<string, TransactionSource>();
+  const random = seededRandom(20261121);
+  beforeAll(async () => {
+    p = await startTestPipeline({ sources, clientId: `acme-${randomUUID().slice(0, 8)}` });
+  });
+  afterAll(async () => {
+    await p.stop();
+  });
+
+  it('the stream writing a date while it is reconciled: no provisional row after the seal, late arrivals counted', async () => {
+    const runs = 6;
+    const seen = { overlapped: 0, allBefore: 0, allLate: 0 };
+    for (let i = 0; i < runs; i++) {
+      const date = addDays('2026-10-01', i);
+      const total = 300;
+      const config: SimulatedFeedConfig = {
+        clientId: 'acme',
+        partition: 100 + i,
+        seed: 1000 + i,
+        rate: 200,
+        totalEvents: total,
+        businessDate: date,
+        startMs: Date.now(),
+        outOfOrderShare: 0,
+        lateShare: 0,
+        invalidShare: 0.02,
+        duplicateShare: 0.03,
+        conflictShare: 0.01,
+      };
+      const feed = new SimulatedFeed(config);
+      sources.set(feed.id, feed);
+      const lateBefore = (await p.warehouse.countSideTables()).lateArrivals;
+      const file = await generateFile({ dir: p.landingDir, kind: 'reconciliation', covers: [date], rows: 30, sequence: 1, idPrefix: 'f-' });
+
+      const stream = p.client.workflow
+        .start<typeof streamWorkflow>('streamWorkflow', {
+          taskQueue: p.taskQueue,
+          workflowId: `stream/${feed.id}/${randomUUID()}`,
+          args: [{ sourceId: feed.id, clientId: 'acme', cursor: 0, maxRows: 20, maxWaitMs: 40, stopAt: total }],
+        })
+        .then((h) => h.result());
+      // A reader polls the date throughout: it must never see two statuses at once.
+      let racing = true;
+      const reader = (async () => {
+        let polls = 0;
+        while (racing) {
+          const rows = await p.warehouse.readRows(date);
+          expect(new Set(rows.map((r) => r.status)).size, `${date}: mixed statuses seen by a reader`).toBeLessThanOrEqual(1);
+          expect(new Set(rows.map((r) => r.version)).size).toBeLessThanOrEqual(1);
+          polls++;
+          await sleep(25);
+        }
+        return polls;
+      })();
+      await sleep(Math.floor(random() * 1500));
+      const applied = await p.runFile(file.fileId);
+      const progress = await stream;
+      racing = false;
+      expect(await reader).toBeGreaterThan(0);
+
+      expect(applied.outcome).toBe('applied');
+      const [ledger] = await p.warehouse.getPartitions([date]);
+      expect(ledger).toMatchObject({ status: 'reconciled', version: 1, rowCount: 30 });
+      const rows = await p.warehouse.readRows(date);
+      expect(rows.every((r) => r.status === 'reconciled' && r.transactionId.startsWith('f-'))).toBe(true);
+      const expected = expectedCounts({ config, to: total });
+      // Every valid event is accounted for exactly once: written before the seal (then replaced), or late.
+      expect(progress.written + progress.duplicates + progress.conflicts + progress.late).toBe(expected.valid);
+      expect(progress.rejected).toBe(expected.invalid);
+      expect((await p.warehouse.readVersion(date, 0)).length).toBe(progress.written);
+      expect((await p.warehouse.countSideTables()).lateArrivals - lateBefore).toBe(progress.late);
+      if (progress.late > 0 && progress.written > 0) seen.overlapped++;
+      else if (progress.late === 0) seen.allBefore++;
+      else seen.allLate++;
+      await assertInvariants(p.warehouse);
+    }
+    console.log(`stream vs reconciliation, ${runs} runs: ${JSON.stringify(seen)}`);
+    expect(seen.overlapped).toBeGreaterThan(0);
+  }, 300_000);
+
+  it('two files for the same date at once: one wins by sequence, versions move forward, never mixed', async () => {
+    const runs = 5;
+    const seen = { olderRefused: 0, bothApplied: 0 };
+    for (let i = 0; i < runs; i++) {
+      const date = addDays('2026-09-01', i);
+      const older = await generateFile({ dir: p.landingDir, kind: 'reconciliation', covers: [date], rows: 20, sequence: 5, idPrefix: 'old-', seed: 3 });
+      const newer = await generateFile({ dir: p.landingDir, kind: 'amendment', covers: [date], rows: 25, sequence: 6, idPrefix: 'new-', seed: 4 });
+      const delay = Math.floor(random() * 400);
+      const [first, second] = i % 2 === 0 ? [older, newer] : [newer, older];
+      const results = await Promise.allSettled([
+        p.runFile(first.fileId),
+        sleep(delay).then(() => p.runFile(second.fileId)),
+      ]);
+      const newerResult = results[first === newer ? 0 : 1];
+      const olderResult = results[first === older ? 0 : 1];
+      expect(newerResult?.status).toBe('fulfilled');
+      const olderEntry = await p.warehouse.getFile(older.fileId, older.manifest.sha256);
+      if (olderResult?.status === 'rejected') {
+        expect(olderEntry?.outcome).toBe('refused_stale');
+        seen.olderRefused++;
+      } else {
+        expect(olderEntry?.outcome).toBe('applied');
+        seen.bothApplied++;
+      }
+      const [ledger] = await p.warehouse.getPartitions([date]);
+      expect(ledger).toMatchObject({ status: 'amended', sequence: 6, fileId: newer.fileId, rowCount: 25 });
+      expect(ledger?.version).toBe(olderResult?.status === 'rejected' ? 1 : 2);
+      const rows = await p.warehouse.readRows(date);
+      expect(rows.every((r) => r.transactionId.startsWith('new-') && r.status === 'amended')).toBe(true);
+      await assertInvariants(p.warehouse);
+    }
+    console.log(`two files for one date, ${runs} runs: ${JSON.stringify(seen)}`);
+  }, 300_000);
+
+  it('an amendment and a reconciliation for the same date at once', async () => {
+    const runs = 5;
+    const seen = { reconThenAmend: 0, reconRefused: 0 };
+    for (let i = 0; i < runs; i++) {
+      const date = addDays('2026-08-01', i * 2);
+      const recon = await generateFile({ dir: p.landingDir, kind: 'reconciliation', covers: [date], rows: 20, sequence: 10, idPrefix: 'r-' });
+      const amend = await generateFile({
+        dir: p.landingDir,
+        kind: 'amendment',
+        covers: [date, addDays(date, 1)],
+        rows: 30,
+        sequence: 11,
+        idPrefix: 'a-',
+      });
+      const delay = Math.floor(random() * 400);
+      const [reconResult, amendResult] = await Promise.allSettled([
+        i % 2 === 0 ? p.runFile(recon.fileId) : sleep(delay).then(() => p.runFile(recon.fileId)),
+        i % 2 === 0 ? sleep(delay).then(() => p.runFile(amend.fileId)) : p.runFile(amend.fileId),
+      ]);
+      expect(amendResult.status).toBe('fulfilled');
+      const [ledger, next] = await p.warehouse.getPartitions([date, addDays(date, 1)]);
+      expect(ledger).toMatchObject({ status: 'amended', sequence: 11, fileId: amend.fileId, rowCount: 15 });
+      expect(next).toMatchObject({ status: 'amended', sequence: 11, version: 1, rowCount: 15 });
+      if (reconResult.status === 'fulfilled') {
+        expect(ledger?.version).toBe(2);
+        seen.reconThenAmend++;
+      } else {
+        expect(ledger?.version).toBe(1);
+        expect((await p.warehouse.getFile(recon.fileId, recon.manifest.sha256))?.outcome).toBe('refused_stale');
+        seen.reconRefused++;
+      }
+      const rows = await p.warehouse.readRows(date);
+      expect(rows.every((r) => r.transactionId.startsWith('a-') && r.status === 'amended')).toBe(true);
+      await assertInvariants(p.warehouse);
+    }
+    console.log(`amendment vs reconciliation, ${runs} runs: ${JSON.stringify(seen)}`);
+  }, 300_000);
+});

@@ -21,7 +21,7 @@ import { spawnWorkerProcess, type WorkerProcess } from '../support/worker-proces
 
 const BUSINESS_DATE = '2026-11-21';
 const SEALED_DATE = '2026-11-19';
-const STOP_AT = 60_000;
+const STOP_AT = 150_000;
 const MAX_ROWS = 3_000;
 const KILLS = 3;
 
@@ -74,6 +74,17 @@ const referenceRun = async (config: SimulatedFeedConfig, dates: string[]) => {
   }
 };
 
+/** Polls the progress query until the cursor is past `after`. */
+const waitForProgress = async (handle: { query: (q: typeof streamProgressQuery) => Promise<{ cursor: number }> }, after: number) => {
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    const progress = await handle.query(streamProgressQuery).catch(() => ({ cursor: -1 }));
+    if (progress.cursor > after) return progress;
+    if (Date.now() > deadline) throw new Error(`the stream did not move past ${after}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+};
+
 it('survives SIGKILL of the worker mid-stream, again and again, with the fault-free result', async () => {
   const clientId = `crash${randomUUID().replaceAll('-', '').slice(0, 10)}`;
   const dataDir = tempDir('stream-crash-');
@@ -115,17 +126,19 @@ it('survives SIGKILL of the worker mid-stream, again and again, with the fault-f
     const sourceId = `sim:${clientId}:p0`;
     const started = await startStreamWorkflow(client, { taskQueue, sourceId, clientId, maxRows: MAX_ROWS, maxWaitMs: 200, stopAt: STOP_AT });
     const cursors: number[] = [];
+    let killedAt = 0;
     for (let kill = 0; kill < KILLS; kill++) {
       worker = spawnWorkerProcess(env);
       await worker.ready;
-      // Anywhere in the life of a batch: reading, parsing, inside the DuckDB transaction, or completing.
-      const delay = 300 + Math.floor(Math.random() * 2_500);
+      // Once this worker has moved the stream on, kill it anywhere in the life of the next batch: reading,
+      // parsing, inside the DuckDB transaction, or completing the activity.
+      const { cursor } = await waitForProgress(started.handle, killedAt);
+      const delay = Math.floor(Math.random() * 600);
       await new Promise((r) => setTimeout(r, delay));
-      // Asked just before the kill, while a worker can answer: where the stream stood.
-      const { cursor } = await started.handle.query(streamProgressQuery).catch(() => ({ cursor: -1 }));
       await worker.kill();
       cursors.push(cursor);
-      console.log(`kill ${kill + 1}: SIGKILL after ${delay} ms, cursor ${cursor}`);
+      killedAt = cursor;
+      console.log(`kill ${kill + 1}: SIGKILL ${delay} ms after the cursor passed ${cursor}`);
     }
     // The stream was still short of the end at every kill, so every kill interrupted real work.
     for (const cursor of cursors) expect(cursor).toBeLessThan(STOP_AT);

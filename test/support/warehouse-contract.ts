@@ -135,6 +135,13 @@ export const describeWarehouseContract = (target: ContractTarget): void => {
       expect(await w.countSideTables()).toMatchObject({ conflicts: 1, batches: 2, lateArrivals: 0 });
     });
 
+    it('judges a repeat within one batch against the stored version, not against an earlier conflict', async () => {
+      await w.writeStreamBatch(batchOf('b-0', [tx('c1', '2026-11-20', '1')]));
+      const result = await w.writeStreamBatch(batchOf('b-1', [tx('c1', '2026-11-20', '2'), tx('c1', '2026-11-20', '2'), tx('c1', '2026-11-20', '1')], 1));
+      expect(result).toMatchObject({ inserted: 0, conflicts: 2, duplicates: 1 });
+      expect((await w.readRows('2026-11-20')).map((r) => r.amount)).toEqual(['1']);
+    });
+
     it('replaces every row of a reconciled date at once, archives the provisional version and reports the difference', async () => {
       await w.writeStreamBatch(
         batchOf('b-0', [tx('r1', '2026-11-20', '10'), tx('r2', '2026-11-20', '20'), tx('r3', '2026-11-20', '30'), tx('o1', '2026-11-19', '5')]),

@@ -323,7 +323,11 @@ export class BigQueryWarehouse implements Warehouse {
       classified AS (
         SELECT i.*,
           CASE
-            WHEN i.ord <> f.first_ord THEN IF(${sameContent('i', 'fi')}, 'duplicate', 'conflict')
+            -- A repeat within the batch is judged against the accepted version: stored, kept aside, or the first here.
+            WHEN i.ord <> f.first_ord THEN
+              CASE WHEN st.transaction_id IS NOT NULL THEN IF(${sameContent('i', 'st')}, 'duplicate', 'conflict')
+                   WHEN la.transaction_id IS NOT NULL THEN IF(${sameContent('i', 'la')}, 'duplicate', 'conflict')
+                   ELSE IF(${sameContent('i', 'fi')}, 'duplicate', 'conflict') END
             WHEN s.event_date IS NOT NULL THEN
               CASE WHEN la.transaction_id IS NULL THEN 'late' WHEN ${sameContent('i', 'la')} THEN 'duplicate' ELSE 'conflict' END
             WHEN st.transaction_id IS NOT NULL THEN IF(${sameContent('i', 'st')}, 'duplicate', 'conflict')

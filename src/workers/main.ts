@@ -6,6 +6,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { NativeConnection, Runtime, type NativeConnectionOptions } from '@temporalio/worker';
+import { pipelineDataConverter } from '../codec/data-converter.js';
 import { loadConfig, type Config } from '../config.js';
 import { businessDateOfInstant } from '../domain/dates.js';
 import { LocalDirLanding } from '../files/landing.js';
@@ -74,7 +75,14 @@ export const startWorker = async (config: Config, extra: Partial<PipelineDeps> =
     ...extra,
   };
   const connection = await NativeConnection.connect(connectionOptions(config));
-  const worker = await createPipelineWorker({ connection, namespace: config.TEMPORAL_NAMESPACE, taskQueue: config.TASK_QUEUE, deps });
+  const dataConverter = pipelineDataConverter(config);
+  const worker = await createPipelineWorker({
+    connection,
+    namespace: config.TEMPORAL_NAMESPACE,
+    taskQueue: config.TASK_QUEUE,
+    deps,
+    ...(dataConverter ? { dataConverter } : {}),
+  });
   const done = worker.run().finally(async () => {
     await connection.close();
     await warehouse.close();

@@ -3,6 +3,7 @@
  * Production, the local pipeline, tests and benchmarks all go through here; they differ only in what they inject.
  */
 import { fileURLToPath } from 'node:url';
+import type { DataConverter } from '@temporalio/common';
 import type { NativeConnection } from '@temporalio/worker';
 import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { createFileActivities, type FaultInjector } from '../activities/file-activities.js';
@@ -28,10 +29,15 @@ export interface PipelineDeps {
 
 export const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
 
-let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
-/** Bundles workflow code once per process (tests start many workers). */
-export const workflowBundle = (): Promise<WorkflowBundleWithSourceMap> => {
-  bundle ??= bundleWorkflowCode({ workflowsPath });
+const bundles = new Map<string, Promise<WorkflowBundleWithSourceMap>>();
+/** Bundles workflow code once per process and failure converter (tests start many workers). */
+export const workflowBundle = (failureConverterPath?: string): Promise<WorkflowBundleWithSourceMap> => {
+  const key = failureConverterPath ?? '';
+  let bundle = bundles.get(key);
+  if (!bundle) {
+    bundle = bundleWorkflowCode({ workflowsPath, ...(failureConverterPath ? { failureConverterPath } : {}) });
+    bundles.set(key, bundle);
+  }
   return bundle;
 };
 
@@ -67,12 +73,15 @@ export const createPipelineWorker = async (input: {
   taskQueue: string;
   deps: PipelineDeps;
   maxConcurrentActivityTaskExecutions?: number;
+  /** Payload encryption (src/codec): the same converter every client of the pipeline uses. */
+  dataConverter?: DataConverter;
 }): Promise<Worker> =>
   Worker.create({
     connection: input.connection,
     namespace: input.namespace,
     taskQueue: input.taskQueue,
-    workflowBundle: await workflowBundle(),
+    workflowBundle: await workflowBundle(input.dataConverter?.failureConverterPath),
+    ...(input.dataConverter ? { dataConverter: input.dataConverter } : {}),
     activities: createActivities(input.deps),
     maxConcurrentActivityTaskExecutions: input.maxConcurrentActivityTaskExecutions ?? 20,
   });

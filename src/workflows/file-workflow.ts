@@ -49,7 +49,7 @@ const nonRetryableErrorTypes = ['InvalidFile', 'WarehouseInvariant', 'StaleSeque
 
 const steps = proxyActivities<FileActivities>({
   startToCloseTimeout: '30m',
-  heartbeatTimeout: '1m',
+  heartbeatTimeout: '30s',
   retry: { ...retry, nonRetryableErrorTypes },
 });
 

@@ -73,7 +73,8 @@ export const startTestPipeline = async (opts: {
     },
   });
   const running = worker.run();
-  const clientId = opts.clientId ?? 'acme';
+  // Workflow ids are business keys that include the client: a unique client keeps tests sharing one server apart.
+  const clientId = opts.clientId ?? `acme-${randomUUID().slice(0, 8)}`;
 
   const submit: TestPipeline['submit'] = async (fileId, o = {}) => {
     const from = o.sha256 ? { area: 'processed' as const, sha256: o.sha256 } : 'incoming';

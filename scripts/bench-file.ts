@@ -21,9 +21,9 @@ import { Command } from 'commander';
 import { intakeInput } from '../src/files/intake.js';
 import { generateFile } from '../src/files/generate.js';
 import { LocalDirLanding } from '../src/files/landing.js';
-import { startFileWorkflow } from '../src/ops/start-file.js';
 import { DuckDbWarehouse } from '../src/warehouse/duckdb/duckdb-warehouse.js';
 import { createPipelineWorker } from '../src/workers/pipeline-worker.js';
+import type { fileWorkflow } from '../src/workflows/file-workflow.js';
 import { startTemporal } from '../test/support/servers.js';
 
 const execFileAsync = promisify(execFile);
@@ -109,9 +109,10 @@ const childWorkflow = async (opts: { address: string; rows: number; memoryLimit?
     const samples: Array<[number, number]> = [];
     const sampler = setInterval(() => samples.push([Date.now() / 1000, process.memoryUsage().rss]), 100);
     const t0 = performance.now();
-    const started = await startFileWorkflow(client, taskQueue, input, randomUUID().slice(0, 8));
-    if (!started.started) throw new Error(started.reason);
-    const result = await started.handle.result();
+    // Its own workflow id per run: the business key would refuse a second run of the same file on one server.
+    const handle = await client.workflow.start<typeof fileWorkflow>('fileWorkflow', { taskQueue, workflowId: `bench-file/${opts.rows}/${randomUUID()}`, args: [input] });
+    const started = { handle };
+    const result = await handle.result();
     const seconds = (performance.now() - t0) / 1000;
     clearInterval(sampler);
     if (result.outcome !== 'applied') throw new Error(`unexpected outcome ${result.outcome}`);
@@ -188,8 +189,10 @@ const childCopy = async (opts: { rows: number }): Promise<CopyRun> => {
 const inChild = async <T>(args: string[]): Promise<T> => {
   const { stdout } = await execFileAsync(process.execPath, [...process.execArgv, self, ...args], {
     cwd: root,
-    maxBuffer: 16 << 20,
+    maxBuffer: 64 << 20,
     env: process.env,
+  }).catch((error: { stderr?: string }) => {
+    throw new Error(`child ${args.join(' ')} failed:\n${(error.stderr ?? '').split('\n').slice(-15).join('\n')}`);
   });
   const line = stdout.trim().split('\n').at(-1) ?? '';
   return JSON.parse(line) as T;

@@ -42,6 +42,8 @@ const reject = async (
   return { ok: false, issueCount: found.issueCount, summary: `${found.issueCount} problem(s); ${first}`, reportPath };
 };
 
+const HEARTBEAT_EVERY_MS = 10_000;
+
 interface FileRef {
   fileId: string;
   sha256: string;
@@ -49,8 +51,16 @@ interface FileRef {
 
 export const createFileActivities = ({ warehouse, landing, workDir, faults }: FileActivityDeps) => {
   const step = async <T>(name: string, work: () => Promise<T>): Promise<T> => {
-    await faults?.before(name, Context.current().info.attempt);
-    return classified(work);
+    const ctx = Context.current();
+    await faults?.before(name, ctx.info.attempt);
+    // A large file keeps the warehouse busy for minutes: beat, so the heartbeat timeout catches a dead worker only.
+    // Validation beats with its own progress.
+    const beat = name === 'validate' ? undefined : setInterval(() => ctx.heartbeat(), HEARTBEAT_EVERY_MS);
+    try {
+      return await classified(work);
+    } finally {
+      if (beat !== undefined) clearInterval(beat);
+    }
   };
 
   return {

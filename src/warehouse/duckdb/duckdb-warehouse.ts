@@ -421,22 +421,24 @@ export class DuckDbWarehouse implements Warehouse {
         };
       }
 
+      // Dates are filtered with list_contains, not `IN (SELECT unnest(…))`: that semi-join over the rows this
+      // transaction just inserted runs out of memory under the memory limit on a 10M-row file.
       const params = { change: input.changeId, dates: dateList(input.covers) };
       const types = LIST_TYPE;
-      const before = await this.totalsByDate(c, `SELECT * FROM transactions WHERE event_date IN (SELECT unnest($dates::DATE[]))`, params, types);
+      const before = await this.totalsByDate(c, `SELECT * FROM transactions WHERE list_contains($dates::DATE[], event_date)`, params, types);
       await run(c, 
         `INSERT INTO transactions_history SELECT ${TRANSACTION_COLUMN_NAMES}, $change, now()
-         FROM transactions WHERE event_date IN (SELECT unnest($dates::DATE[]))`,
+         FROM transactions WHERE list_contains($dates::DATE[], event_date)`,
         params,
         types,
       );
       await run(c, 
         `INSERT INTO partition_ledger_history SELECT ${LEDGER_COLUMN_NAMES}, $change
-         FROM partition_ledger WHERE event_date IN (SELECT unnest($dates::DATE[]))`,
+         FROM partition_ledger WHERE list_contains($dates::DATE[], event_date)`,
         params,
         types,
       );
-      await run(c, `DELETE FROM transactions WHERE event_date IN (SELECT unnest($dates::DATE[]))`, { dates: params.dates }, types);
+      await run(c, `DELETE FROM transactions WHERE list_contains($dates::DATE[], event_date)`, { dates: params.dates }, types);
       // One insert for every covered date, in staging order (no sort: it would spill on a large file).
       const versions = input.covers.map((d) => (ledger.find((l) => l.eventDate === d)?.version ?? 0) + 1);
       await run(
@@ -450,7 +452,7 @@ export class DuckDbWarehouse implements Warehouse {
       );
       const afterByDate = await this.totalsByDate(
         c,
-        `SELECT * FROM transactions WHERE event_date IN (SELECT unnest($dates::DATE[]))`,
+        `SELECT * FROM transactions WHERE list_contains($dates::DATE[], event_date)`,
         { dates: params.dates },
         types,
       );

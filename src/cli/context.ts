@@ -1,6 +1,7 @@
 /** What every command needs: the configuration, a Temporal client, names of the running workflows. */
 import { readFileSync } from 'node:fs';
 import { Client, Connection, type ConnectionOptions } from '@temporalio/client';
+import { pipelineDataConverter } from '../codec/data-converter.js';
 import type { Config } from '../config.js';
 
 export const clientConnectionOptions = (config: Config): ConnectionOptions => ({
@@ -20,7 +21,10 @@ export const connectClient = async (config: Config): Promise<Connected> => {
   const connection = await Connection.connect({ ...clientConnectionOptions(config), connectTimeout: '5s' }).catch((error: unknown) => {
     throw new Error(`cannot reach Temporal at ${config.TEMPORAL_ADDRESS} (${String(error)}); start it with: npm run cli -- stack start`);
   });
-  return { client: new Client({ connection, namespace: config.TEMPORAL_NAMESPACE }), close: () => connection.close() };
+  // The worker's converter: with PAYLOAD_KEY set, arguments, results and queries are encrypted end to end.
+  const dataConverter = pipelineDataConverter(config);
+  const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, ...(dataConverter ? { dataConverter } : {}) });
+  return { client, close: () => connection.close() };
 };
 
 /** The simulated feed's partition: `sim:<client>:p0` (what `up` streams from). */

@@ -1,7 +1,7 @@
 /** `reconcile <file>` / `amend <file>`: deliver a file into the landing area and follow its workflow. */
 import { copyFile, mkdir, readFile, rename, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { WorkflowFailedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { ApplicationFailure, WorkflowFailedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { SingleBar } from 'cli-progress';
 import type { Config } from '../config.js';
 import { businessDateOfInstant } from '../domain/dates.js';
@@ -132,6 +132,7 @@ export const submitFile = async (input: {
     let cause: unknown = error.cause;
     while (cause instanceof Error && cause.cause instanceof Error) cause = cause.cause;
     const reason = cause instanceof Error ? cause.message : String(cause);
-    return { workflowId, status: /StaleSequence|stale|newer sequence/i.test(String((error.cause as { type?: string } | undefined)?.type ?? '')) ? 'refused' : 'failed', reason };
+    const type = error.cause instanceof ApplicationFailure ? error.cause.type : undefined;
+    return { workflowId, status: type === 'StaleSequence' ? 'refused' : 'failed', reason };
   }
 };

@@ -31,6 +31,8 @@ export interface DailyScheduleOptions {
   taskQueue: string;
   catchupWindow?: string;
   checkIntervalMs?: number;
+  /** Drills and the demo: the file is late this long after the scheduled time, instead of at `deadline`. */
+  deadlineAfterMs?: number;
 }
 
 export const dailyScheduleId = (clientId: string): string => `daily/${clientId}`;
@@ -51,6 +53,7 @@ export const dailyScheduleOptions = (o: DailyScheduleOptions): ScheduleOptions =
       timeZone: o.timeZone,
       deadline: o.deadline,
       ...(o.checkIntervalMs !== undefined ? { checkIntervalMs: o.checkIntervalMs } : {}),
+      ...(o.deadlineAfterMs !== undefined ? { deadlineAfterMs: o.deadlineAfterMs } : {}),
     },
   ];
   return {

@@ -33,6 +33,8 @@ export interface DailyWorkflowInput {
   date?: string;
   /** An absolute deadline (ISO 8601) instead of `deadline`: drills and the demo. */
   deadlineAt?: string;
+  /** For a scheduled trigger: the deadline this long after the scheduled time instead of `deadline` (drills, the demo). */
+  deadlineAfterMs?: number;
   /** How often the partition ledger is checked besides the watcher's signal (default one minute). */
   checkIntervalMs?: number;
   /** Carried over continue-as-new. */
@@ -214,14 +216,17 @@ async function dispatch(input: DailyWorkflowInput): Promise<DailyWorkflowResult>
   const scheduledAt = info.typedSearchAttributes.get(scheduledStartTime) ?? info.startTime;
   const date = businessDateForRun(scheduledAt.getTime(), input.timeZone);
   const workflowId = workflowIds.daily(input.clientId, date);
+  const { deadlineAfterMs, ...rest } = input;
+  const deadlineAt =
+    input.deadlineAt ?? (deadlineAfterMs !== undefined ? new Date(scheduledAt.getTime() + deadlineAfterMs).toISOString() : undefined);
   const deadline = new Date(
-    input.deadlineAt !== undefined ? Date.parse(input.deadlineAt) : reconciliationDeadline(date, input.deadline, input.timeZone),
+    deadlineAt !== undefined ? Date.parse(deadlineAt) : reconciliationDeadline(date, input.deadline, input.timeZone),
   ).toISOString();
   const base = { date, workflowId, fileId: null, fileWorkflowId: null, late: false, lateByMs: null, deadline };
   try {
     await startChild(dailyWorkflow, {
       workflowId,
-      args: [{ ...input, date }],
+      args: [{ ...rest, date, ...(deadlineAt !== undefined ? { deadlineAt } : {}) }],
       parentClosePolicy: ParentClosePolicy.ABANDON,
       workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
       staticSummary: `Waits for ${input.clientId}'s reconciliation file of ${date}; late after ${deadline}`,

@@ -1,0 +1,350 @@
+/**
+ * The operator's command line: `npm run cli -- <command>` (`npm start` runs `up`). Every command has --help.
+ * Reads of the warehouse go through the running worker's read API, or open the warehouse when none runs
+ * (src/ops/read-api.ts).
+ */
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { loadConfig, type Config } from '../config.js';
+import { businessDateOfInstant, isCalendarDate, previousDate } from '../domain/dates.js';
+import { generateFile } from '../files/generate.js';
+import { openReader } from '../ops/read-api.js';
+import { dailyScheduleId, ensureDailySchedule } from '../ops/schedule.js';
+import { dailyStateQuery } from '../workflows/daily-workflow.js';
+import {
+  flushSignal,
+  pauseSignal,
+  replayFileSignal,
+  resumeSignal,
+  searchAttributes,
+  streamProgressQuery,
+  workflowIds,
+} from '../workflows/definitions.js';
+import { landingStateQuery } from '../workflows/landing-workflow.js';
+import { connectClient, streamSourceId } from './context.js';
+import { renderHistory, renderPartition, renderReport, renderTotals, table } from './render.js';
+import { temporalScript } from './stack.js';
+import { submitFile } from './submit.js';
+import { runUp, startOperatedWorker } from './up.js';
+
+const dateArg = (value: string): string => {
+  if (!isCalendarDate(value)) throw new InvalidArgumentError('expected a date YYYY-MM-DD');
+  return value;
+};
+const intArg = (value: string): number => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a whole number');
+  return n;
+};
+
+let cachedConfig: Config | undefined;
+const config = (): Config => (cachedConfig ??= loadConfig());
+
+/** Runs an action with a Temporal client, closing it afterwards. */
+const withClient = async <T>(work: (client: Awaited<ReturnType<typeof connectClient>>['client']) => Promise<T>): Promise<T> => {
+  const connected = await connectClient(config());
+  try {
+    return await work(connected.client);
+  } finally {
+    await connected.close();
+  }
+};
+
+const withReader = async <T>(work: (reader: Awaited<ReturnType<typeof openReader>>) => Promise<T>): Promise<T> => {
+  const reader = await openReader(config());
+  try {
+    return await work(reader);
+  } finally {
+    await reader.close();
+  }
+};
+
+const program = new Command()
+  .name('cli')
+  .description('Operate the transaction pipeline: one warehouse table fed by a stream and corrected by daily files.')
+  .showHelpAfterError();
+
+program
+  .command('up')
+  .description('Start everything locally: Temporal dev server with UI, worker, stream, midnight schedule, landing watcher')
+  .action(async () => runUp(config()));
+
+const stack = program.command('stack').description('The local Temporal dev server (scripts/temporal.sh)');
+for (const command of ['start', 'stop', 'status'] as const) {
+  stack
+    .command(command)
+    .description(`${command === 'status' ? 'Show whether' : command === 'start' ? 'Start' : 'Stop'} the Temporal dev server${command === 'status' ? ' runs' : ''}`)
+    .action(async () => {
+      const result = await temporalScript(config(), command);
+      console.log(result.output);
+      process.exitCode = result.code;
+    });
+}
+
+program
+  .command('worker')
+  .description('Run the worker alone (with the operating activities and the read API), until Ctrl-C')
+  .action(async () => {
+    const c = config();
+    await withClient(async (client) => {
+      const running = await startOperatedWorker(c, client);
+      console.log(`worker on ${c.TASK_QUEUE} at ${c.TEMPORAL_ADDRESS}; metrics and read API on http://127.0.0.1:${c.METRICS_PORT}`);
+      process.once('SIGINT', () => void running.shutdown());
+      process.once('SIGTERM', () => void running.shutdown());
+      await running.done;
+    });
+  });
+
+for (const [name, kind] of [
+  ['reconcile', 'reconciliation'],
+  ['amend', 'amendment'],
+] as const) {
+  program
+    .command(`${name} <file>`)
+    .description(`Deliver a${kind === 'amendment' ? 'n' : ''} ${kind} file (data + manifest beside it) into the landing dir and follow its workflow`)
+    .option('--no-progress', 'no progress bar')
+    .action(async (file: string, options: { progress: boolean }) => {
+      const outcome = await withClient((client) => submitFile({ config: config(), client, path: file, expectKind: kind, progress: options.progress }));
+      if (outcome.status === 'applied' && outcome.result) {
+        console.log(`${outcome.workflowId}: applied`);
+        console.log(
+          table(
+            ['date', 'version', 'rows', 'differences'],
+            outcome.result.dates.map((d) => [d.eventDate, `${d.fromVersion}→${d.toVersion}`, `${d.rowsBefore}→${d.rowsAfter}`, d.diffCount]),
+          ),
+        );
+      } else {
+        console.log(`${outcome.workflowId}: ${outcome.status}${outcome.reason ? `: ${outcome.reason}` : ''}`);
+        process.exitCode = outcome.status === 'duplicate' ? 0 : 1;
+      }
+    });
+}
+
+program
+  .command('replay <fileId>')
+  .description('Rerun a kept file (even over a newer sequence): signals the landing watcher, which starts a replay workflow')
+  .option('--sha <sha256>', 'a specific delivery of that file id (full digest or a prefix of at least 8 characters)')
+  .option('--by <name>', 'who asks (recorded in the watcher and the log)', process.env.USER ?? 'operator')
+  .action(async (fileId: string, options: { sha?: string; by: string }) => {
+    await withClient(async (client) => {
+      const handle = client.workflow.getHandle(workflowIds.landing(config().CLIENT_ID));
+      const before = (await handle.query(landingStateQuery)).recent.length;
+      await handle.signal(replayFileSignal, { fileId, requestedBy: options.by, ...(options.sha ? { sha256: options.sha } : {}) });
+      console.log(`replay of ${fileId} requested from ${handle.workflowId}`);
+      for (let i = 0; i < 40; i++) {
+        const state = await handle.query(landingStateQuery);
+        const event = state.recent.slice(Math.min(before, RECENT_LIMIT - 1)).find((e) => e.fileId === fileId && /replay/.test(e.what));
+        if (event) {
+          console.log(`${event.what}${event.workflowId ? `\nfollow it: ${event.workflowId}` : ''}`);
+          return;
+        }
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      console.log('the watcher has not handled it yet; see the landing workflow in the UI');
+    });
+  });
+const RECENT_LIMIT = 20;
+
+program
+  .command('status <date>')
+  .description("A date's badge (provisional, reconciled, amended), version, version history, and its daily run")
+  .argument('[more...]', 'more dates')
+  .action(async (date: string, more: string[]) => {
+    const dates = [date, ...more].map(dateArg);
+    await withReader(async (reader) => {
+      const partitions = await reader.getPartitions(dates);
+      for (const d of dates) {
+        console.log(renderPartition(partitions.find((p) => p.eventDate === d), d));
+        console.log(renderHistory(await reader.getChanges(d)));
+        console.log(renderTotals(await reader.dailyTotals([d])));
+        console.log('');
+      }
+      console.log(`(read through ${reader.via})`);
+    });
+    await withClient(async (client) => {
+      for (const d of dates) {
+        const daily = client.workflow.getHandle(workflowIds.daily(config().CLIENT_ID, d));
+        const state = await daily.query(dailyStateQuery).catch(() => undefined);
+        if (state) console.log(`daily/${config().CLIENT_ID}/${d}: ${state.stage}${state.late ? ' — LATE FILE' : ''}, deadline ${state.deadline}`);
+      }
+    }).catch(() => undefined);
+  });
+
+program
+  .command('report <date>')
+  .description('The reconciliation report of a date: counts and totals per currency, stream vs file, the differing transactions')
+  .action(async (date: string) => {
+    dateArg(date);
+    await withReader(async (reader) => console.log(renderReport(await reader.getReport(date), date)));
+  });
+
+program
+  .command('totals <date...>')
+  .description('The dashboard query: rows and totals per date and currency, with each date\'s status badge')
+  .action(async (dates: string[]) => {
+    await withReader(async (reader) => console.log(renderTotals(await reader.dailyTotals(dates.map(dateArg)))));
+  });
+
+const stream = program.command('stream').description('The stream workflow of the simulated feed');
+for (const [command, signal, text] of [
+  ['pause', pauseSignal, 'Pause reading (the cursor stays; nothing is lost)'],
+  ['resume', resumeSignal, 'Resume reading'],
+  ['flush', flushSignal, 'Write the current micro-batch now instead of waiting for its time trigger'],
+] as const) {
+  stream
+    .command(command)
+    .description(text)
+    .action(async () => {
+      await withClient(async (client) => {
+        const id = workflowIds.stream(streamSourceId(config()));
+        await client.workflow.getHandle(id).signal(signal);
+        console.log(`${command} sent to ${id}`);
+      });
+    });
+}
+stream
+  .command('progress')
+  .description('Cursor, lag, counters and whether the stream is paused')
+  .action(async () => {
+    await withClient(async (client) => {
+      const p = await client.workflow.getHandle(workflowIds.stream(streamSourceId(config()))).query(streamProgressQuery);
+      console.log(table(['field', 'value'], Object.entries(p).map(([k, v]) => [k, String(v)])));
+    });
+  });
+
+const OUTCOME_QUERY: Record<string, string> = {
+  applied: "Stage = 'applied'",
+  rejected: "Stage = 'rejected'",
+  refused: "Stage = 'refused'",
+  duplicate: "Stage = 'duplicate'",
+  rolled_back: "Stage = 'rolled_back'",
+  failed: "ExecutionStatus = 'Failed'",
+  running: "ExecutionStatus = 'Running'",
+};
+
+program
+  .command('files')
+  .description('File workflows from Temporal visibility, newest first')
+  .addOption(new Option('--outcome <outcome>', 'only files with this outcome').choices(Object.keys(OUTCOME_QUERY)))
+  .option('--date <date>', 'only files covering this date', dateArg)
+  .option('--limit <n>', 'at most this many', intArg, 50)
+  .action(async (options: { outcome?: string; date?: string; limit: number }) => {
+    const clauses = [`WorkflowType = 'fileWorkflow'`, `ClientId = '${config().CLIENT_ID}'`];
+    if (options.outcome) clauses.push(OUTCOME_QUERY[options.outcome] ?? '');
+    if (options.date) clauses.push(`EventDates = '${options.date}'`);
+    const query = clauses.join(' AND ');
+    await withClient(async (client) => {
+      const rows: string[][] = [];
+      for await (const w of client.workflow.list({ query })) {
+        rows.push([
+          w.startTime.toISOString().slice(0, 19),
+          w.typedSearchAttributes.get(searchAttributes.FileKind) ?? '-',
+          w.typedSearchAttributes.get(searchAttributes.Stage) ?? '-',
+          w.status.name,
+          w.workflowId,
+        ]);
+        if (rows.length >= options.limit) break;
+      }
+      console.log(rows.length > 0 ? table(['started', 'kind', 'stage', 'status', 'workflow'], rows) : '(none)');
+      console.log(`\nvisibility query: ${query}`);
+    });
+  });
+
+program
+  .command('late')
+  .description('Dates whose reconciliation file is past its deadline (LateFile = true)')
+  .action(async () => {
+    const query = `WorkflowType = 'dailyWorkflow' AND ClientId = '${config().CLIENT_ID}' AND LateFile = true AND ExecutionStatus = 'Running'`;
+    await withClient(async (client) => {
+      const rows: string[][] = [];
+      for await (const w of client.workflow.list({ query })) {
+        const state = await client.workflow.getHandle(w.workflowId).query(dailyStateQuery).catch(() => undefined);
+        rows.push([w.workflowId, state?.deadline ?? '-', state?.stage ?? '-', state?.lastProblem ?? '']);
+      }
+      console.log(rows.length > 0 ? table(['daily run', 'deadline', 'stage', 'last problem'], rows) : 'no late reconciliation files');
+      console.log(`\nvisibility query: ${query}`);
+    });
+  });
+
+const schedule = program.command('schedule').description('The midnight schedule');
+schedule
+  .command('ensure')
+  .description('Create the schedule, or update it to the current configuration')
+  .action(async () => {
+    const c = config();
+    await withClient(async (client) => {
+      const { created } = await ensureDailySchedule(client, {
+        clientId: c.CLIENT_ID,
+        timeZone: c.CLIENT_TIME_ZONE,
+        scheduleTime: c.SCHEDULE_TIME,
+        deadline: c.RECONCILIATION_DEADLINE,
+        taskQueue: c.TASK_QUEUE,
+      });
+      console.log(`${dailyScheduleId(c.CLIENT_ID)} ${created ? 'created' : 'updated'}: ${c.SCHEDULE_TIME} ${c.CLIENT_TIME_ZONE}`);
+    });
+  });
+schedule
+  .command('trigger')
+  .description("Fire the schedule now: starts the daily run for yesterday's business date (if it is not running)")
+  .action(async () => {
+    await withClient(async (client) => {
+      await client.schedule.getHandle(dailyScheduleId(config().CLIENT_ID)).trigger();
+      const date = previousDate(businessDateOfInstant(Date.now(), config().CLIENT_TIME_ZONE));
+      console.log(`triggered; the daily run is ${workflowIds.daily(config().CLIENT_ID, date)}`);
+    });
+  });
+schedule
+  .command('describe')
+  .description('Next and recent runs of the schedule')
+  .action(async () => {
+    await withClient(async (client) => {
+      const d = await client.schedule.getHandle(dailyScheduleId(config().CLIENT_ID)).describe();
+      console.log(`next runs: ${d.info.nextActionTimes.slice(0, 3).map((t) => t.toISOString()).join(', ')}`);
+      console.log(`recent: ${d.info.recentActions.map((a) => `${a.scheduledAt.toISOString()} → ${a.action.workflow.workflowId}`).join('\n        ') || '(none)'}`);
+      console.log(`policies: overlap ${d.policies.overlap}, catch-up window ${d.policies.catchupWindow / 3_600_000} h, pause on failure ${d.policies.pauseOnFailure}`);
+    });
+  });
+
+program
+  .command('generate')
+  .description('Write a demo file (data + manifest) into the landing dir; the landing watcher picks it up')
+  .addOption(new Option('--kind <kind>', 'file kind').choices(['reconciliation', 'amendment']).default('reconciliation'))
+  .option('--date <date...>', "dates it covers (default: yesterday in the client's zone)")
+  .option('--rows <n>', 'data rows', intArg, 1000)
+  .option('--sequence <n>', 'sequence (default: seconds since 1970, so it increases)', intArg)
+  .option('--seed <n>', 'seed (same seed, same rows and ids)', intArg, 1)
+  .option('--change-one', 'change the amount of the first row by 1.00 (an amendment that changes one row)')
+  .option('--dir <dir>', 'where to write (default: LANDING_DIR)')
+  .action(async (options: { kind: 'reconciliation' | 'amendment'; date?: string[]; rows: number; sequence?: number; seed: number; changeOne?: boolean; dir?: string }) => {
+    const c = config();
+    const covers = (options.date ?? [previousDate(businessDateOfInstant(Date.now(), c.CLIENT_TIME_ZONE))]).map(dateArg);
+    const file = await generateFile({
+      dir: options.dir ?? c.LANDING_DIR,
+      kind: options.kind,
+      covers,
+      rows: options.rows,
+      seed: options.seed,
+      sequence: options.sequence ?? Math.floor(Date.now() / 1000),
+      clientId: c.CLIENT_ID,
+      ...(options.changeOne
+        ? { transform: (row, at) => (at.indexInDate === 0 && at.date === covers[0] ? { ...row, amount: bump(row.amount) } : row) }
+        : {}),
+    });
+    console.log(`${file.fileId}: ${file.manifest.row_count} rows, ${file.manifest.kind} covering ${covers.join(', ')}, sequence ${file.manifest.sequence}`);
+    console.log(`written to ${file.dataPath}`);
+  });
+
+/** Adds 1 to a decimal amount's integer part (demo files only). */
+const bump = (amount: string | null): string | null => {
+  if (amount === null) return null;
+  const [whole = '0', fraction] = amount.split('.');
+  const next = (BigInt(whole) + (whole.startsWith('-') ? -1n : 1n)).toString();
+  return fraction === undefined ? next : `${next}.${fraction}`;
+};
+
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  console.error(error instanceof Error ? error.message : String(error));
+  process.exitCode = 1;
+}

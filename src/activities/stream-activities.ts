@@ -28,6 +28,11 @@ export interface ProcessBatchInput {
   fromCursor: number;
   maxRows: number;
   maxWaitMs: number;
+  /**
+   * Size trigger for callers that keep the time trigger themselves (the stream workflow): with fewer records
+   * available than this, nothing is written and the result says `deferred`.
+   */
+  minRows?: number;
 }
 
 export interface ProcessBatchResult {
@@ -42,6 +47,8 @@ export interface ProcessBatchResult {
   unknownFields: number;
   alreadyApplied: boolean;
   writtenAt: string;
+  /** Fewer than `minRows` records were available: nothing was written, the cursor did not move. */
+  deferred: boolean;
 }
 
 const unknownFieldsBetween = async (
@@ -68,9 +75,13 @@ export const createStreamActivities = ({ warehouse, sources, timeZone, metrics, 
       maxWaitMs: input.maxWaitMs,
       signal: ctx.cancellationSignal,
     });
-    ctx.heartbeat({ read: read.records.length });
+    if (!ctx.info.isLocal) ctx.heartbeat({ read: read.records.length });
+    if (read.records.length < (input.minRows ?? 0)) {
+      const zero = { inserted: 0, duplicates: 0, conflicts: 0, late: 0, rejected: 0, unknownFields: 0 };
+      return { ...zero, toCursor: input.fromCursor, headCursor: read.headCursor, read: 0, alreadyApplied: false, writtenAt: '', deferred: true };
+    }
     const parsed = parseStreamRecords({ sourceId: input.sourceId, records: read.records, timeZone });
-    ctx.heartbeat({ read: read.records.length, parsed: parsed.events.length });
+    if (!ctx.info.isLocal) ctx.heartbeat({ read: read.records.length, parsed: parsed.events.length });
     await faults?.before('stream.write', ctx.info.attempt);
     const result = await classified(() =>
       warehouse.writeStreamBatch({
@@ -116,6 +127,7 @@ export const createStreamActivities = ({ warehouse, sources, timeZone, metrics, 
       unknownFields,
       alreadyApplied: result.alreadyApplied,
       writtenAt: new Date(durableAtMs).toISOString(),
+      deferred: false,
     };
   },
 });

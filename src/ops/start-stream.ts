@@ -13,6 +13,8 @@ export interface StartStreamInput {
   /** Where a brand-new stream starts reading; ignored when the stream is already running. */
   cursor?: number;
   stopAt?: number;
+  /** Continue-as-new after this many batches (tests lower it; the workflow's default suits production). */
+  maxBatchesPerRun?: number;
   /** Start a new stream paused (it reads nothing until a resume signal). */
   paused?: boolean;
 }
@@ -40,6 +42,7 @@ export const startStreamWorkflow = async (client: Client, input: StartStreamInpu
     maxRows: input.maxRows,
     maxWaitMs: input.maxWaitMs,
     ...(input.stopAt !== undefined ? { stopAt: input.stopAt } : {}),
+    ...(input.maxBatchesPerRun !== undefined ? { maxBatchesPerRun: input.maxBatchesPerRun } : {}),
     ...(input.paused ? { paused: true } : {}),
   };
   const startRequest = randomUUID();

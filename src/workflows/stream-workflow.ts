@@ -7,8 +7,9 @@ import {
   allHandlersFinished,
   condition,
   continueAsNew,
-  proxyActivities,
+  proxyLocalActivities,
   setHandler,
+  sleep,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -37,6 +38,8 @@ export interface StreamWorkflowInput {
   maxWaitMs: number;
   /** Ends the workflow once the cursor reaches this offset (demos, tests, benchmarks); unset runs forever. */
   stopAt?: number;
+  /** Continues as new after this many batch attempts (default 2,000), even if Temporal has not suggested it. */
+  maxBatchesPerRun?: number;
   /** Continue-as-new generations so far, for the UI. */
   generation?: number;
   /** Carried across continue-as-new so the progress query keeps answering "when was the last write". */
@@ -54,12 +57,27 @@ export const emptyCounters = (): StreamCounters => ({
   unknownFields: 0,
 });
 
-const { processBatch } = proxyActivities<ReturnType<typeof createStreamActivities>>({
-  startToCloseTimeout: '2m',
-  // The activity heartbeats after reading and before writing: a worker that dies mid-batch is noticed within this.
-  heartbeatTimeout: '10s',
+/**
+ * A micro-batch is a short local activity: it runs in the worker that runs this workflow, with no round trip to
+ * the server to schedule it, which was most of Temporal's cost per batch at high rates. It never waits for
+ * events: the time trigger is a durable timer in the workflow, so signals (flush, pause) act at once.
+ * A worker that dies mid-batch loses its workflow task; the next worker reruns the batch, which the warehouse
+ * recognises by its id.
+ */
+const { processBatch } = proxyLocalActivities<ReturnType<typeof createStreamActivities>>({
+  startToCloseTimeout: '1m',
+  localRetryThreshold: '10s',
   retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '30s', nonRetryableErrorTypes: ['WarehouseInvariant'] },
 });
+
+/**
+ * Full batches back to back run inside one workflow task; ending the task every few batches keeps the progress
+ * query current and bounds what a crashed worker's successor has to re-run (batches it finds already written).
+ */
+const BATCHES_PER_TASK = 8;
+
+/** Batches per run before continuing as new, whatever the history size: local activities grow it slowly. */
+const MAX_BATCHES_PER_RUN = 2_000;
 
 export async function streamWorkflow(input: StreamWorkflowInput): Promise<StreamProgress> {
   let cursor = input.cursor;
@@ -68,6 +86,7 @@ export async function streamWorkflow(input: StreamWorkflowInput): Promise<Stream
   const counters = input.counters ?? emptyCounters();
   let headCursor = cursor;
   let lastBatchAt: string | null = input.lastBatchAt ?? null;
+  let batchesThisRun = 0;
   const generation = input.generation ?? 0;
 
   const progress = (): StreamProgress => ({
@@ -104,9 +123,17 @@ export async function streamWorkflow(input: StreamWorkflowInput): Promise<Stream
       upsertSearchAttributes([{ key: searchAttributes.Stage, value: 'running' }]);
     }
     const maxRows = input.stopAt === undefined ? input.maxRows : Math.min(input.maxRows, input.stopAt - cursor);
-    const maxWaitMs = flushRequested ? 0 : input.maxWaitMs;
+    const request = { sourceId: input.sourceId, fromCursor: cursor, maxRows, maxWaitMs: 0 };
+    // Size trigger: a full batch is written at once. Otherwise wait for the time trigger, a flush or a pause.
+    let batch = await processBatch({ ...request, minRows: flushRequested ? 1 : maxRows });
+    if (batch.deferred && !flushRequested) {
+      await condition(() => flushRequested || paused, input.maxWaitMs);
+      if (paused) continue;
+      batch = await processBatch({ ...request, minRows: 1 });
+    }
     flushRequested = false;
-    const batch = await processBatch({ sourceId: input.sourceId, fromCursor: cursor, maxRows, maxWaitMs });
+    batchesThisRun += 1;
+    if (!batch.deferred && batchesThisRun % BATCHES_PER_TASK === 0) await sleep(1);
     cursor = batch.toCursor;
     headCursor = batch.headCursor;
     if (batch.read > 0) {
@@ -121,7 +148,7 @@ export async function streamWorkflow(input: StreamWorkflowInput): Promise<Stream
       lastBatchAt = batch.writtenAt;
     }
 
-    if (workflowInfo().continueAsNewSuggested) {
+    if (workflowInfo().continueAsNewSuggested || batchesThisRun >= (input.maxBatchesPerRun ?? MAX_BATCHES_PER_RUN)) {
       // Never continue-as-new with a signal half-handled.
       await condition(allHandlersFinished);
       await continueAsNew<typeof streamWorkflow>({

@@ -22,7 +22,8 @@ import { spawnWorkerProcess, type WorkerProcess } from '../support/worker-proces
 const BUSINESS_DATE = '2026-11-21';
 const SEALED_DATE = '2026-11-19';
 const STOP_AT = 150_000;
-const MAX_ROWS = 3_000;
+// Small batches keep the stream busy long enough for every kill to land mid-stream.
+const MAX_ROWS = 1_000;
 const KILLS = 3;
 
 const dirs: string[] = [];

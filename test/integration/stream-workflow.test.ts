@@ -332,8 +332,10 @@ describe('stream workflow across continue-as-new', () => {
     const running = worker.run();
     try {
       await sealDates(warehouse, SEALED);
-      // 300-event batches: 50 batches, about 6 history events each, so several generations.
-      const started = await startStreamWorkflow(client, { taskQueue, sourceId: feed.id, clientId, maxRows: 300, maxWaitMs: 100, stopAt: 15_000 });
+      // 300-event batches: 50 batches. Local activities add little history, so the run is also capped at 20 batches.
+      const started = await startStreamWorkflow(client, {
+        taskQueue, sourceId: feed.id, clientId, maxRows: 300, maxWaitMs: 100, stopAt: 15_000, maxBatchesPerRun: 20,
+      });
       const result = await started.handle.result();
       expect(result.generation).toBeGreaterThanOrEqual(2);
       const expected = expectedCounts({ config, to: 15_000 });

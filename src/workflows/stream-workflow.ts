@@ -70,6 +70,9 @@ const { processBatch } = proxyLocalActivities<ReturnType<typeof createStreamActi
   retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '30s', nonRetryableErrorTypes: ['WarehouseInvariant'] },
 });
 
+/** Longest wait for events inside one activity: bounds how long a signal waits to be handled. */
+const MAX_WAIT_IN_ACTIVITY_MS = 500;
+
 /**
  * Full batches back to back run inside one workflow task; ending the task every few batches keeps the progress
  * query current and bounds what a crashed worker's successor has to re-run (batches it finds already written).
@@ -123,13 +126,18 @@ export async function streamWorkflow(input: StreamWorkflowInput): Promise<Stream
       upsertSearchAttributes([{ key: searchAttributes.Stage, value: 'running' }]);
     }
     const maxRows = input.stopAt === undefined ? input.maxRows : Math.min(input.maxRows, input.stopAt - cursor);
-    const request = { sourceId: input.sourceId, fromCursor: cursor, maxRows, maxWaitMs: 0 };
-    // Size trigger: a full batch is written at once. Otherwise wait for the time trigger, a flush or a pause.
-    let batch = await processBatch({ ...request, minRows: flushRequested ? 1 : maxRows });
-    if (batch.deferred && !flushRequested) {
-      await condition(() => flushRequested || paused, input.maxWaitMs);
+    const request = { sourceId: input.sourceId, fromCursor: cursor, maxRows };
+    // The activity waits for a full batch for at most a short while (a signal is handled once it returns);
+    // a longer time trigger continues as a durable timer that a flush or a pause cuts short.
+    const inActivityMs = Math.min(input.maxWaitMs, MAX_WAIT_IN_ACTIVITY_MS);
+    const timerMs = input.maxWaitMs - inActivityMs;
+    let batch = flushRequested
+      ? await processBatch({ ...request, maxWaitMs: 0, minRows: 1 })
+      : await processBatch({ ...request, maxWaitMs: inActivityMs, minRows: timerMs > 0 ? maxRows : 1 });
+    if (batch.deferred && timerMs > 0 && !flushRequested) {
+      await condition(() => flushRequested || paused, timerMs);
       if (paused) continue;
-      batch = await processBatch({ ...request, minRows: 1 });
+      batch = await processBatch({ ...request, maxWaitMs: 0, minRows: 1 });
     }
     flushRequested = false;
     batchesThisRun += 1;

@@ -3,6 +3,7 @@
  */
 import {
   AMOUNT_PATTERN,
+  FILE_COLUMNS,
   CURRENCY_PATTERN,
   ID_PATTERN,
   ISO_4217,
@@ -41,17 +42,7 @@ export interface ParsedStreamRecords {
   offsets: number[];
 }
 
-const KNOWN_FIELDS = new Set<string>([
-  'schema_version',
-  'transaction_id',
-  'account_id',
-  'event_ts',
-  'event_date',
-  'amount',
-  'currency',
-  'merchant_id',
-  'description',
-]);
+const KNOWN_FIELDS = new Set<string>(['schema_version', ...FILE_COLUMNS]);
 
 // Names a missing field plainly instead of zod's "expected string, received undefined".
 const parseOptions = {

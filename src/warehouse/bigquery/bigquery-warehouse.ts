@@ -11,7 +11,6 @@ import type { InputIssue, Transaction } from '../../domain/contract.js';
 import {
   FINAL_STATUS,
   WarehouseError,
-  type CurrencyTotal,
   type DailyTotal,
   type DateChange,
   type FileOutcome,
@@ -28,6 +27,7 @@ import {
   type StreamBatchResult,
   type Warehouse,
 } from '../port.js';
+import { num, rowMappers, str, toFileEntry, type Row } from '../rows.js';
 import { DATA_TABLES, LEDGER_COLUMN_NAMES, STAGING_FIELDS, TABLES, TRANSACTION_COLUMN_NAMES, tableMetadata, viewStatements } from './schema.js';
 import {
   DATASET_ID,
@@ -67,22 +67,12 @@ export interface BigQueryWarehouseOptions {
   maxAttempts?: number;
 }
 
-type Row = Record<string, unknown>;
 
-const num = (v: unknown): number => Number(v ?? 0);
-const str = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Only the parameters a statement names (BigQuery is strict about parameter lists in some modes). */
 const usedParams = (sql: string, params: Params): Params =>
   Object.fromEntries(Object.entries(params).filter(([name]) => new RegExp(`@${name}\\b`).test(sql)));
-
-const parseTotals = (text: unknown): CurrencyTotal[] =>
-  (JSON.parse(String(text ?? '[]')) as Array<{ currency: string; rows: number | string; total: string | number }>).map((t) => ({
-    currency: String(t.currency),
-    rows: Number(t.rows),
-    total: canonicalAmount(String(t.total)),
-  }));
 
 const amount = (v: unknown): string => canonicalAmount(String(v));
 
@@ -397,26 +387,7 @@ export class BigQueryWarehouse implements Warehouse {
        FROM ${this.t('file_registry')} WHERE file_id = @fileId AND sha256 = @sha LIMIT 1`,
       { fileId: p.str(fileId), sha: p.str(sha256) },
     );
-    if (!r) return null;
-    return {
-      fileId: String(r.file_id),
-      sha256: String(r.sha256),
-      clientId: String(r.client_id),
-      kind: r.kind as FileRegistryEntry['kind'],
-      covers: JSON.parse(String(r.covers)) as string[],
-      sequence: num(r.sequence),
-      rowCount: num(r.row_count),
-      dataPath: String(r.data_path),
-      workflowId: String(r.workflow_id),
-      runId: String(r.run_id),
-      replay: Boolean(r.replay),
-      outcome: r.outcome as FileOutcome,
-      reason: str(r.reason),
-      errors: JSON.parse(String(r.errors)) as InputIssue[],
-      changeId: str(r.change_id),
-      receivedAt: String(r.received),
-      updatedAt: String(r.updated),
-    };
+    return r ? toFileEntry(r) : null;
   }
 
   async setFileOutcome(input: {
@@ -1020,36 +991,5 @@ export const isTransient = (error: unknown): boolean => {
   return e.code === 429 || e.code === 500 || e.code === 502 || e.code === 503;
 };
 
-const toDateChange = (r: Row): DateChange => ({
-  eventDate: String(r.d),
-  fromVersion: num(r.from_version),
-  toVersion: num(r.to_version),
-  fromStatus: r.from_status as RowStatus,
-  rowsBefore: num(r.rows_before),
-  rowsAfter: num(r.rows_after),
-  totalsBefore: parseTotals(r.totals_before),
-  totalsAfter: parseTotals(r.totals_after),
-});
+const { toDateChange, toPartitionState, toTransaction } = rowMappers('d');
 
-const toPartitionState = (r: Row): PartitionState => ({
-  eventDate: String(r.d),
-  status: r.status as RowStatus,
-  version: num(r.version),
-  sequence: r.sequence === null || r.sequence === undefined ? null : num(r.sequence),
-  fileId: str(r.file_id),
-  changeId: str(r.change_id),
-  rowCount: num(r.row_count),
-  totals: parseTotals(r.totals),
-  updatedAt: str(r.updated),
-});
-
-const toTransaction = (r: Row): Transaction => ({
-  transactionId: String(r.transaction_id),
-  accountId: String(r.account_id),
-  eventTs: String(r.ts),
-  eventDate: String(r.d),
-  amount: amount(r.amount),
-  currency: String(r.currency),
-  merchantId: str(r.merchant_id),
-  description: str(r.description),
-});

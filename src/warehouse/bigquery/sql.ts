@@ -44,16 +44,7 @@ export const GUARD_MARKER = 'warehouse-guard';
 
 export const ISO_TS = (column: string): string => `FORMAT_TIMESTAMP('%Y-%m-%dT%H:%M:%E6SZ', ${column}, 'UTC')`;
 
-export const sameContent = (a: string, b: string): string =>
-  [
-    `${a}.account_id = ${b}.account_id`,
-    `${a}.event_ts = ${b}.event_ts`,
-    `${a}.event_date = ${b}.event_date`,
-    `${a}.amount = ${b}.amount`,
-    `${a}.currency = ${b}.currency`,
-    `${a}.merchant_id IS NOT DISTINCT FROM ${b}.merchant_id`,
-    `${a}.description IS NOT DISTINCT FROM ${b}.description`,
-  ].join(' AND ');
+export { sameContent } from '../rows.js';
 
 /** Fields of one stream event in the `@events` array parameter. */
 export const EVENT_STRUCT: Record<string, string> = {

@@ -29,6 +29,7 @@ import {
   type StreamBatchResult,
   type Warehouse,
 } from '../port.js';
+import { num, rowMappers, sameContent, str, toFileEntry, type Row } from '../rows.js';
 import { DATA_TABLES, LEDGER_COLUMN_NAMES, MIGRATIONS, TRANSACTION_COLUMN_NAMES } from './schema.js';
 
 export interface DuckDbWarehouseOptions {
@@ -46,22 +47,12 @@ export interface DuckDbWarehouseOptions {
   threads?: number;
 }
 
-type Row = Record<string, unknown>;
 type Params = Record<string, DuckDBValue>;
 
 const DEFAULT_MEMORY_LIMIT = '256MB';
 const STAGING_ID = /^[a-z0-9_]{1,100}$/;
 const ISO_TS = `'%Y-%m-%dT%H:%M:%S.%fZ'`;
-const SAME_CONTENT = (a: string, b: string): string =>
-  [
-    `${a}.account_id = ${b}.account_id`,
-    `${a}.event_ts = ${b}.event_ts`,
-    `${a}.event_date = ${b}.event_date`,
-    `${a}.amount = ${b}.amount`,
-    `${a}.currency = ${b}.currency`,
-    `${a}.merchant_id IS NOT DISTINCT FROM ${b}.merchant_id`,
-    `${a}.description IS NOT DISTINCT FROM ${b}.description`,
-  ].join(' AND ');
+const SAME_CONTENT = sameContent;
 
 /**
  * Text → DECIMAL(38, 9). DuckDB parses text into a 128-bit decimal about 100× slower than into a 64-bit one,
@@ -80,12 +71,9 @@ const run = async (c: DuckDBConnection, sql: string, params?: Params, types?: Re
   await c.run(sql, only(sql, params), types && only(sql, types));
 };
 
-const num = (v: unknown): number => Number(v ?? 0);
-const str = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
 const dateList = (dates: string[]): DuckDBValue => listValue(dates);
 const LIST_TYPE: Record<string, DuckDBType> = { dates: LIST(VARCHAR) };
 
-const parseTotals = (text: unknown): CurrencyTotal[] => JSON.parse(String(text)) as CurrencyTotal[];
 
 export class DuckDbWarehouse implements Warehouse {
   readonly engine = 'duckdb' as const;
@@ -301,26 +289,7 @@ export class DuckDbWarehouse implements Warehouse {
        FROM file_registry WHERE file_id = $fileId AND sha256 = $sha`,
       { fileId, sha: sha256 },
     );
-    if (!r) return null;
-    return {
-      fileId: String(r.file_id),
-      sha256: String(r.sha256),
-      clientId: String(r.client_id),
-      kind: r.kind as FileRegistryEntry['kind'],
-      covers: JSON.parse(String(r.covers)) as string[],
-      sequence: num(r.sequence),
-      rowCount: num(r.row_count),
-      dataPath: String(r.data_path),
-      workflowId: String(r.workflow_id),
-      runId: String(r.run_id),
-      replay: Boolean(r.replay),
-      outcome: r.outcome as FileOutcome,
-      reason: str(r.reason),
-      errors: JSON.parse(String(r.errors)) as InputIssue[],
-      changeId: str(r.change_id),
-      receivedAt: String(r.received),
-      updatedAt: String(r.updated),
-    };
+    return r ? toFileEntry(r) : null;
   }
 
   async setFileOutcome(input: {
@@ -945,36 +914,5 @@ const batchResult = (r: Row): Omit<StreamBatchResult, 'alreadyApplied'> => ({
   toCursor: num(r.to_cursor),
 });
 
-const toDateChange = (r: Row): DateChange => ({
-  eventDate: String(r.event_date),
-  fromVersion: num(r.from_version),
-  toVersion: num(r.to_version),
-  fromStatus: r.from_status as RowStatus,
-  rowsBefore: num(r.rows_before),
-  rowsAfter: num(r.rows_after),
-  totalsBefore: parseTotals(r.totals_before),
-  totalsAfter: parseTotals(r.totals_after),
-});
+const { toDateChange, toPartitionState, toTransaction } = rowMappers('event_date');
 
-const toPartitionState = (r: Row): PartitionState => ({
-  eventDate: String(r.event_date),
-  status: r.status as RowStatus,
-  version: num(r.version),
-  sequence: r.sequence === null || r.sequence === undefined ? null : num(r.sequence),
-  fileId: str(r.file_id),
-  changeId: str(r.change_id),
-  rowCount: num(r.row_count),
-  totals: parseTotals(r.totals),
-  updatedAt: str(r.updated),
-});
-
-const toTransaction = (r: Row): Transaction => ({
-  transactionId: String(r.transaction_id),
-  accountId: String(r.account_id),
-  eventTs: String(r.ts),
-  eventDate: String(r.event_date),
-  amount: canonicalAmount(String(r.amount)),
-  currency: String(r.currency),
-  merchantId: str(r.merchant_id),
-  description: str(r.description),
-});

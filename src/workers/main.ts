@@ -5,7 +5,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
-import { NativeConnection, Runtime, type NativeConnectionOptions } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime, type NativeConnectionOptions } from '@temporalio/worker';
 import { pipelineDataConverter } from '../codec/data-converter.js';
 import { loadConfig, type Config } from '../config.js';
 import { businessDateOfInstant } from '../domain/dates.js';
@@ -59,6 +59,7 @@ export interface RunningWorker {
 
 export const startWorker = async (config: Config, extra: Partial<PipelineDeps> = {}): Promise<RunningWorker> => {
   Runtime.install({
+    logger: new DefaultLogger(config.LOG_LEVEL),
     telemetryOptions: { metrics: { prometheus: { bindAddress: `127.0.0.1:${config.METRICS_PORT + 1}` } } },
   });
   const metrics = new PipelineMetrics();

@@ -82,15 +82,8 @@ export interface FileLanded {
 }
 export const fileLandedSignal = defineSignal<[FileLanded]>('fileLanded');
 
-export interface StreamProgress {
-  sourceId: string;
-  /** Next offset the stream will read; everything before it is durable in the warehouse. */
-  cursor: number;
-  headCursor: number;
-  lag: number;
-  paused: boolean;
-  lastBatchAt: string | null;
-  generation: number;
+/** What the stream has done since it started (carried across continue-as-new). */
+export interface StreamCounters {
   batches: number;
   read: number;
   written: number;
@@ -99,5 +92,16 @@ export interface StreamProgress {
   late: number;
   rejected: number;
   unknownFields: number;
+}
+
+export interface StreamProgress extends StreamCounters {
+  sourceId: string;
+  /** Next offset the stream will read; everything before it is durable in the warehouse. */
+  cursor: number;
+  headCursor: number;
+  lag: number;
+  paused: boolean;
+  lastBatchAt: string | null;
+  generation: number;
 }
 export const streamProgressQuery = defineQuery<StreamProgress>('streamProgress');

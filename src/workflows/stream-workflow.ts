@@ -14,18 +14,17 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { createStreamActivities } from '../activities/stream-activities.js';
-import { flushSignal, pauseSignal, resumeSignal, searchAttributes, streamProgressQuery, type StreamProgress } from './definitions.js';
+import {
+  flushSignal,
+  pauseSignal,
+  resumeSignal,
+  searchAttributes,
+  streamProgressQuery,
+  type StreamCounters,
+  type StreamProgress,
+} from './definitions.js';
 
-export interface StreamCounters {
-  batches: number;
-  read: number;
-  written: number;
-  duplicates: number;
-  conflicts: number;
-  late: number;
-  rejected: number;
-  unknownFields: number;
-}
+export type { StreamCounters };
 
 export interface StreamWorkflowInput {
   sourceId: string;

@@ -308,6 +308,8 @@ const runOnce = async (
         FEED_SEED: '7',
         FEED_RATE: '100000',
         METRICS_PORT: String(await freePort()),
+        // No SDK exporter: its port would be METRICS_PORT + 1, which nobody reserved.
+        SDK_METRICS_PORT: '0',
         STEP_COUNTS_PATH: countsPath,
         LOG_LEVEL: 'WARN',
       },

@@ -146,6 +146,7 @@ export const runDemo = async (options: { keep?: boolean; log?: (line: string) =>
     STREAM_BATCH_MAX_ROWS: '200',
     STREAM_BATCH_MAX_WAIT_MS: '200',
     METRICS_PORT: String(metricsPort),
+    SDK_METRICS_PORT: '0',
     ALERT_WEBHOOK_URL: webhook.url,
     LOG_LEVEL: 'WARN',
   });

@@ -52,6 +52,8 @@ export const configSchema = z
     RECONCILIATION_DEADLINE: timeOfDay.default('06:00'),
     ALERT_WEBHOOK_URL: z.string().url().optional(),
     METRICS_PORT: port.default(9464),
+    /** The Temporal SDK's own Prometheus endpoint; METRICS_PORT + 1 when unset, off when 0. */
+    SDK_METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
     PAYLOAD_KEY: z
       .string()
       .regex(/^[A-Za-z0-9+/]{43}=$/, 'must be a base64 AES-256 key (32 bytes)')
@@ -84,5 +86,5 @@ export const loadConfig = (env: NodeJS.ProcessEnv = process.env): Config => {
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
   }
   const c = parsed.data;
-  return { ...c, DUCKDB_PATH: resolve(c.DUCKDB_PATH), LANDING_DIR: resolve(c.LANDING_DIR), WORK_DIR: resolve(c.WORK_DIR) };
+  return { ...c, SDK_METRICS_PORT: c.SDK_METRICS_PORT ?? c.METRICS_PORT + 1, DUCKDB_PATH: resolve(c.DUCKDB_PATH), LANDING_DIR: resolve(c.LANDING_DIR), WORK_DIR: resolve(c.WORK_DIR) };
 };

@@ -68,7 +68,7 @@ The pipeline is up for client ${config.CLIENT_ID} (${config.CLIENT_TIME_ZONE}).
   midnight schedule  daily/${config.CLIENT_ID}: ${config.SCHEDULE_TIME} ${config.CLIENT_TIME_ZONE}, file late after ${config.RECONCILIATION_DEADLINE} next day
   landing watcher    landing/${config.CLIENT_ID} watching ${config.LANDING_DIR}
   warehouse          ${config.WAREHOUSE === 'duckdb' ? config.DUCKDB_PATH : `BigQuery ${config.BIGQUERY_PROJECT}.${config.BIGQUERY_DATASET}`}
-  metrics            http://127.0.0.1:${config.METRICS_PORT}/metrics (pipeline), http://127.0.0.1:${config.METRICS_PORT + 1}/metrics (Temporal SDK)
+  metrics            http://127.0.0.1:${config.METRICS_PORT}/metrics (pipeline), http://127.0.0.1:${config.SDK_METRICS_PORT}/metrics (Temporal SDK)
 
 In another terminal:
   npm run cli -- generate --kind reconciliation      drop a demo reconciliation for yesterday into the landing dir

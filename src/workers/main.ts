@@ -60,7 +60,9 @@ export interface RunningWorker {
 export const startWorker = async (config: Config, extra: Partial<PipelineDeps> = {}): Promise<RunningWorker> => {
   Runtime.install({
     logger: new DefaultLogger(config.LOG_LEVEL),
-    telemetryOptions: { metrics: { prometheus: { bindAddress: `127.0.0.1:${config.METRICS_PORT + 1}` } } },
+    ...(config.SDK_METRICS_PORT
+      ? { telemetryOptions: { metrics: { prometheus: { bindAddress: `127.0.0.1:${config.SDK_METRICS_PORT}` } } } }
+      : {}),
   });
   const metrics = new PipelineMetrics();
   const metricsServer = await metrics.serve(config.METRICS_PORT);

@@ -41,6 +41,7 @@ describe('cli', () => {
       LANDING_DIR: join(root, 'landing'),
       WORK_DIR: join(root, 'work'),
       METRICS_PORT: String(metricsPort),
+      SDK_METRICS_PORT: '0',
       LOG_LEVEL: 'WARN',
     };
   });

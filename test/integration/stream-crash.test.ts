@@ -118,6 +118,8 @@ it('survives SIGKILL of the worker mid-stream, again and again, with the fault-f
     FEED_SEED: '21',
     FEED_RATE: '100000',
     METRICS_PORT: String(await freePort()),
+    // No SDK exporter: its port would be METRICS_PORT + 1, which nobody reserved.
+    SDK_METRICS_PORT: '0',
     LOG_LEVEL: 'WARN',
   };
   const connection = await Connection.connect({ address: env.TEMPORAL_ADDRESS });

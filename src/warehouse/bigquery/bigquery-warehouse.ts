@@ -27,7 +27,7 @@ import {
   type StreamBatchResult,
   type Warehouse,
 } from '../port.js';
-import { num, rowMappers, str, toFileEntry, type Row } from '../rows.js';
+import { checkVersions, num, rowMappers, str, toFileEntry, type Row } from '../rows.js';
 import { DATA_TABLES, LEDGER_COLUMN_NAMES, STAGING_FIELDS, TABLES, TRANSACTION_COLUMN_NAMES, tableMetadata, viewStatements } from './schema.js';
 import {
   DATASET_ID,
@@ -449,25 +449,8 @@ export class BigQueryWarehouse implements Warehouse {
       if (applied.length > 0) return { outcome: 'already_applied', changeId: input.changeId, dates: applied };
 
       const ledger = await this.ledgerRows(input.covers);
-      const pending = ledger.filter((l) => l.changeId !== null && l.pendingChange);
-      if (pending.length > 0) {
-        // Another file is between replace and publish on one of these dates: let the activity retry.
-        throw new WarehouseError(
-          `dates ${pending.map((x) => x.eventDate).join(', ')} are being changed by ${pending[0]?.changeId}; retry later`,
-          'CONFLICT',
-        );
-      }
-      const newer = ledger.filter((l) => l.sequence !== null && l.sequence > input.sequence);
-      if (newer.length > 0 && !input.force) {
-        return {
-          outcome: 'refused_stale',
-          reason:
-            `file ${input.fileId} has sequence ${input.sequence}, older than ` +
-            newer.map((n) => `${n.eventDate} at sequence ${n.sequence}`).join(', ') +
-            '; replay it explicitly to apply it anyway',
-          newerSequences: newer.map((n) => ({ eventDate: n.eventDate, sequence: n.sequence as number })),
-        };
-      }
+      const refused = checkVersions(input, ledger);
+      if (refused) return refused;
 
       const fingerprint = await this.ledgerFingerprint(input.covers);
       const versions = input.covers.map((eventDate) => {

@@ -29,7 +29,7 @@ import {
   type StreamBatchResult,
   type Warehouse,
 } from '../port.js';
-import { num, rowMappers, sameContent, str, toFileEntry, type Row } from '../rows.js';
+import { checkVersions, num, rowMappers, sameContent, str, toFileEntry, type Row } from '../rows.js';
 import { DATA_TABLES, LEDGER_COLUMN_NAMES, MIGRATIONS, TRANSACTION_COLUMN_NAMES } from './schema.js';
 
 export interface DuckDbWarehouseOptions {
@@ -370,25 +370,8 @@ export class DuckDbWarehouse implements Warehouse {
       if (applied.length > 0) return { outcome: 'already_applied', changeId: input.changeId, dates: applied };
 
       const ledger = await this.ledgerRows(c, input.covers);
-      const pending = ledger.filter((l) => l.changeId !== null && l.pendingChange);
-      if (pending.length > 0) {
-        // Another file is between replace and publish on one of these dates: let the activity retry.
-        throw new WarehouseError(
-          `dates ${pending.map((p) => p.eventDate).join(', ')} are being changed by ${pending[0]?.changeId}; retry later`,
-          'CONFLICT',
-        );
-      }
-      const newer = ledger.filter((l) => l.sequence !== null && l.sequence > input.sequence);
-      if (newer.length > 0 && !input.force) {
-        return {
-          outcome: 'refused_stale',
-          reason:
-            `file ${input.fileId} has sequence ${input.sequence}, older than ` +
-            newer.map((n) => `${n.eventDate} at sequence ${n.sequence}`).join(', ') +
-            '; replay it explicitly to apply it anyway',
-          newerSequences: newer.map((n) => ({ eventDate: n.eventDate, sequence: n.sequence as number })),
-        };
-      }
+      const refused = checkVersions(input, ledger);
+      if (refused) return refused;
 
       // Dates are filtered with list_contains, not `IN (SELECT unnest(…))`: that semi-join over the rows this
       // transaction just inserted runs out of memory under the memory limit on a 10M-row file.

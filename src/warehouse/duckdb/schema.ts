@@ -114,19 +114,4 @@ export const MIGRATIONS: string[] = [
      GROUP BY ALL`,
 ];
 
-/** Tables whose content a rolled-back file must leave exactly as it found it. */
-export const DATA_TABLES = [
-  'transactions',
-  'transactions_history',
-  'partition_ledger',
-  'partition_ledger_history',
-  'partition_changes',
-  'late_arrivals',
-  'stream_conflicts',
-  'stream_rejects',
-  'stream_batches',
-  'reconciliation_reports',
-  'reconciliation_diffs',
-  'reconciliation_summaries',
-  'file_registry',
-] as const;
+export { DATA_TABLES } from '../rows.js';

@@ -9,15 +9,16 @@
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { link, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { link, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { Command } from 'commander';
+import { FILE_COLUMNS } from '../src/domain/contract.js';
 import { intakeInput } from '../src/files/intake.js';
 import { generateFile } from '../src/files/generate.js';
 import { LocalDirLanding } from '../src/files/landing.js';
@@ -66,9 +67,15 @@ interface WorkflowRun {
   peakMb: number;
   /** RSS once the worker is up, before the file. */
   baseMb: number;
+  /** Provisional rows on the date before the file (--provisional). */
+  provisionalRows: number;
+  /** Ids the report found on one side only or with another amount. */
+  diffCount: number;
   steps: Record<string, number>;
   /** Highest sampled RSS while each step ran. */
   stepPeakMb: Record<string, number>;
+  /** Attempts per step: more than one means a retry, whose time is in the step's. */
+  attempts: Record<string, number>;
   rows: number;
 }
 
@@ -78,8 +85,42 @@ interface CopyRun {
   rows: number;
 }
 
+/**
+ * Before the file, fills its date as the stream would have during the day: the file's rows as `provisional`, except
+ * that 1 in 100 has another amount, 1 in 200 never came, and 1 in 200 more came only from the stream. The
+ * reconciliation then archives a full day and its report compares two full sides. Returns the rows written.
+ */
+const preloadStreamDay = async (warehousePath: string, csvPath: string): Promise<number> => {
+  const instance = await DuckDBInstance.create(warehousePath);
+  const c = await instance.connect();
+  try {
+    const stream = `SELECT transaction_id, account_id, CAST(event_ts AS TIMESTAMPTZ) AS event_ts, CAST(event_date AS DATE) AS event_date,
+        CAST(CAST(amount AS DECIMAL(18, 9)) AS DECIMAL(38, 9)) AS amount, currency, nullif(merchant_id, '') AS merchant_id,
+        nullif(description, '') AS description, hash(transaction_id) % 200 AS bucket
+      FROM read_csv('${csvPath}', header = true, auto_detect = false, all_varchar = true,
+        columns = {${FILE_COLUMNS.map((col) => `'${col}': 'VARCHAR'`).join(', ')}})`;
+    await c.run(`INSERT INTO transactions
+      SELECT CASE WHEN bucket = 2 THEN 'stream-only-' || transaction_id ELSE transaction_id END, account_id, event_ts, event_date,
+             CASE WHEN bucket IN (3, 4) THEN amount + 1 ELSE amount END, currency, merchant_id, description,
+             'provisional', 0, 'stream', 'bench-stream', NULL, now()
+      FROM (${stream}) WHERE bucket <> 1`);
+    await c.run('CHECKPOINT');
+    const [r] = (await c.runAndReadAll('SELECT count(*)::BIGINT AS n FROM transactions')).getRowObjectsJson();
+    return Number(r?.n);
+  } finally {
+    c.closeSync();
+    instance.closeSync();
+  }
+};
+
 /** Child: one file through the real workflow, worker in this process, DuckDB warehouse file in a temp dir. */
-const childWorkflow = async (opts: { address: string; rows: number; memoryLimit?: string }): Promise<WorkflowRun> => {
+const childWorkflow = async (opts: {
+  address: string;
+  rows: number;
+  memoryLimit?: string;
+  validateMemoryLimit?: string;
+  provisional?: boolean;
+}): Promise<WorkflowRun> => {
   const file = await cachedFile(opts.rows);
   const scratch = await mkdtemp(join(tmpdir(), 'bench-file-'));
   const landingDir = join(scratch, 'landing');
@@ -87,10 +128,15 @@ const childWorkflow = async (opts: { address: string; rows: number; memoryLimit?
   // Hard links: the workflow moves the landed pair to processed/, the cache keeps its own names.
   await link(file.dataPath, join(landingDir, `${file.fileId}.csv`));
   await link(file.manifestPath, join(landingDir, `${file.fileId}.manifest.json`));
-  const warehouse = await DuckDbWarehouse.open({
-    path: join(scratch, 'warehouse', 'warehouse.duckdb'),
-    ...(opts.memoryLimit ? { memoryLimit: opts.memoryLimit } : {}),
-  });
+  const warehousePath = join(scratch, 'warehouse', 'warehouse.duckdb');
+  const warehouseOptions = { path: warehousePath, ...(opts.memoryLimit ? { memoryLimit: opts.memoryLimit } : {}) };
+  let provisionalRows = 0;
+  if (opts.provisional) {
+    // In another process, so the worker's peak is its own.
+    await (await DuckDbWarehouse.open(warehouseOptions)).close();
+    provisionalRows = (await inChild<{ rows: number }>(['--child', 'preload', '--rows', String(opts.rows), '--warehouse', warehousePath])).rows;
+  }
+  const warehouse = await DuckDbWarehouse.open(warehouseOptions);
   const landing = new LocalDirLanding(landingDir);
   const nativeConnection = await NativeConnection.connect({ address: opts.address });
   const connection = await Connection.connect({ address: opts.address });
@@ -100,7 +146,14 @@ const childWorkflow = async (opts: { address: string; rows: number; memoryLimit?
     connection: nativeConnection,
     namespace: 'default',
     taskQueue,
-    deps: { warehouse, landing, sources: new Map(), timeZone: 'America/New_York', workDir: join(scratch, 'work') },
+    deps: {
+      warehouse,
+      landing,
+      sources: new Map(),
+      timeZone: 'America/New_York',
+      workDir: join(scratch, 'work'),
+      ...(opts.validateMemoryLimit ? { validateMemoryLimit: opts.validateMemoryLimit } : {}),
+    },
   });
   const running = worker.run();
   try {
@@ -118,6 +171,7 @@ const childWorkflow = async (opts: { address: string; rows: number; memoryLimit?
     if (result.outcome !== 'applied') throw new Error(`unexpected outcome ${result.outcome}`);
     const windows = await stepWindows(started.handle);
     const steps = Object.fromEntries(Object.entries(windows).map(([k, w]) => [k, w.seconds]));
+    const attempts = Object.fromEntries(Object.entries(windows).map(([k, w]) => [k, w.attempts]));
     const stepPeakMb = Object.fromEntries(
       Object.entries(windows).map(([k, w]) => [
         k,
@@ -125,7 +179,8 @@ const childWorkflow = async (opts: { address: string; rows: number; memoryLimit?
       ]),
     );
     const rows = result.dates.reduce((n, d) => n + d.rowsAfter, 0);
-    return { seconds, peakMb: await peakRssMb(), baseMb, steps, stepPeakMb, rows };
+    const diffCount = (await warehouse.getReport(DATE))?.diffCount ?? 0;
+    return { seconds, peakMb: await peakRssMb(), baseMb, provisionalRows, diffCount, steps, stepPeakMb, attempts, rows };
   } finally {
     worker.shutdown();
     await running;
@@ -139,25 +194,36 @@ const childWorkflow = async (opts: { address: string; rows: number; memoryLimit?
 /** Activity windows (scheduled → completed, epoch seconds) from the workflow's history, by activity type. */
 const stepWindows = async (handle: {
   fetchHistory: () => Promise<{ events?: unknown[] | null }>;
-}): Promise<Record<string, { from: number; to: number; seconds: number }>> => {
+}): Promise<Record<string, { from: number; to: number; seconds: number; attempts: number }>> => {
   interface Event {
     eventId?: { toString(): string } | null;
     eventTime?: { seconds?: { toString(): string } | null; nanos?: number | null } | null;
     activityTaskScheduledEventAttributes?: { activityType?: { name?: string | null } | null } | null;
     activityTaskCompletedEventAttributes?: { scheduledEventId?: { toString(): string } | null } | null;
+    activityTaskStartedEventAttributes?: { scheduledEventId?: { toString(): string } | null; attempt?: number | null } | null;
   }
   const history = await handle.fetchHistory();
   const at = (e: Event): number => Number(e.eventTime?.seconds?.toString() ?? 0) + (e.eventTime?.nanos ?? 0) / 1e9;
-  const scheduled = new Map<string, { name: string; time: number }>();
-  const out: Record<string, { from: number; to: number; seconds: number }> = {};
+  const scheduled = new Map<string, { name: string; time: number; attempts: number }>();
+  const out: Record<string, { from: number; to: number; seconds: number; attempts: number }> = {};
   for (const e of (history.events ?? []) as Event[]) {
     const name = e.activityTaskScheduledEventAttributes?.activityType?.name;
-    if (name) scheduled.set(String(e.eventId), { name, time: at(e) });
+    if (name) scheduled.set(String(e.eventId), { name, time: at(e), attempts: 1 });
+    const started = e.activityTaskStartedEventAttributes;
+    const attempted = started ? scheduled.get(String(started.scheduledEventId)) : undefined;
+    if (attempted) attempted.attempts = started?.attempt ?? 1;
     const done = e.activityTaskCompletedEventAttributes?.scheduledEventId;
     if (done !== undefined && done !== null) {
       const s = scheduled.get(done.toString());
       const prior = out[s?.name ?? ''];
-      if (s) out[s.name] = { from: prior?.from ?? s.time, to: at(e), seconds: (prior?.seconds ?? 0) + (at(e) - s.time) };
+      if (s) {
+        out[s.name] = {
+          from: prior?.from ?? s.time,
+          to: at(e),
+          seconds: (prior?.seconds ?? 0) + (at(e) - s.time),
+          attempts: (prior?.attempts ?? 0) + s.attempts,
+        };
+      }
     }
   }
   return out;
@@ -186,16 +252,20 @@ const childCopy = async (opts: { rows: number }): Promise<CopyRun> => {
   }
 };
 
-const inChild = async <T>(args: string[]): Promise<T> => {
-  const { stdout } = await execFileAsync(process.execPath, [...process.execArgv, self, ...args], {
+/** Runs a child; its log (the worker's, for a workflow child) is kept in .data/bench/logs/ for a retry's reason. */
+const inChild = async <T>(args: string[]): Promise<T & { log: string }> => {
+  const log = join(benchDir, 'logs', `${args.filter((a) => !a.startsWith('-')).join('-').replaceAll(/[^a-z0-9.-]/gi, '_')}-${Date.now()}.log`);
+  await mkdir(dirname(log), { recursive: true });
+  const { stdout, stderr } = await execFileAsync(process.execPath, [...process.execArgv, self, ...args], {
     cwd: root,
     maxBuffer: 64 << 20,
     env: process.env,
   }).catch((error: { stderr?: string }) => {
     throw new Error(`child ${args.join(' ')} failed:\n${(error.stderr ?? '').split('\n').slice(-15).join('\n')}`);
   });
+  await writeFile(log, stderr);
   const line = stdout.trim().split('\n').at(-1) ?? '';
-  return JSON.parse(line) as T;
+  return { ...(JSON.parse(line) as T), log };
 };
 
 const fmt = (s: number): string => `${s.toFixed(1)} s`;
@@ -205,12 +275,38 @@ const program = new Command('bench-file')
   .option('--rows <list>', 'comma-separated row counts', '1000000,10000000')
   .option('--runs <n>', 'measurements per size', (v) => Number(v), 2)
   .option('--memory-limit <size>', 'warehouse DuckDB memory_limit (default: the warehouse default)')
-  .option('--child <kind>', 'internal: workflow | copy')
+  .option('--validate-memory-limit <size>', 'validation DuckDB memory_limit (default: the validator default)')
+  .option('--provisional', 'fill the date with the day\'s stream rows first, so the file replaces and compares a full day')
+  .option('--child <kind>', 'internal: workflow | copy | preload')
   .option('--address <host:port>', 'internal: Temporal frontend for --child workflow')
-  .action(async (opts: { rows: string; runs: number; memoryLimit?: string; child?: string; address?: string }) => {
+  .option('--warehouse <path>', 'internal: warehouse file for --child preload')
+  .action(async (opts: {
+    rows: string;
+    runs: number;
+    memoryLimit?: string;
+    validateMemoryLimit?: string;
+    provisional?: boolean;
+    child?: string;
+    address?: string;
+    warehouse?: string;
+  }) => {
     const sizes = opts.rows.split(',').map((v) => Number(v.replaceAll('_', '')));
     if (opts.child === 'workflow') {
-      console.log(JSON.stringify(await childWorkflow({ address: opts.address!, rows: sizes[0]!, ...(opts.memoryLimit ? { memoryLimit: opts.memoryLimit } : {}) })));
+      console.log(
+        JSON.stringify(
+          await childWorkflow({
+            address: opts.address!,
+            rows: sizes[0]!,
+            ...(opts.memoryLimit ? { memoryLimit: opts.memoryLimit } : {}),
+            ...(opts.validateMemoryLimit ? { validateMemoryLimit: opts.validateMemoryLimit } : {}),
+            provisional: opts.provisional === true,
+          }),
+        ),
+      );
+      process.exit(0);
+    }
+    if (opts.child === 'preload') {
+      console.log(JSON.stringify({ rows: await preloadStreamDay(opts.warehouse!, (await cachedFile(sizes[0]!)).dataPath) }));
       process.exit(0);
     }
     if (opts.child === 'copy') {
@@ -230,14 +326,23 @@ const program = new Command('bench-file')
           const wf = await inChild<WorkflowRun>([
             '--child', 'workflow', '--rows', String(rows), '--address', temporal.address,
             ...(opts.memoryLimit ? ['--memory-limit', opts.memoryLimit] : []),
+            ...(opts.validateMemoryLimit ? ['--validate-memory-limit', opts.validateMemoryLimit] : []),
+            ...(opts.provisional ? ['--provisional'] : []),
           ]);
           if (wf.rows !== rows || copy.rows !== rows) throw new Error(`row counts differ: workflow ${wf.rows}, copy ${copy.rows}, file ${rows}`);
           const steps = stepOrder
             .filter((s) => wf.steps[s] !== undefined)
-            .map((s) => `${s.replace(/File|Partitions|Change/, '')} ${fmt(wf.steps[s]!)} (${wf.stepPeakMb[s]} MB)`);
+            .map(
+              (s) =>
+                `${s.replace(/File|Partitions|Change/, '')} ${fmt(wf.steps[s]!)} (${wf.stepPeakMb[s]} MB` +
+                `${(wf.attempts[s] ?? 1) > 1 ? `, ${wf.attempts[s]} attempts` : ''})`,
+            );
+          const retried = Object.entries(wf.attempts).filter(([, n]) => n > 1);
+          if (retried.length > 0) console.log(`  retried: ${retried.map(([s]) => s).join(', ')}; the worker's log is ${wf.log}`);
           console.log(
             `${rows.toLocaleString('en-US')} rows (${Math.round(file.bytes / 1e6)} MB) run ${run}: workflow ${fmt(wf.seconds)} ` +
-              `(peak ${wf.peakMb} MB, ${wf.baseMb} MB before the file), COPY ${fmt(copy.seconds)} (peak ${copy.peakMb} MB), ratio ${(wf.seconds / copy.seconds).toFixed(2)}\n  steps: ${steps.join(', ')}`,
+              `(peak ${wf.peakMb} MB, ${wf.baseMb} MB before the file` +
+              `${opts.provisional ? `; date held ${wf.provisionalRows.toLocaleString('en-US')} provisional rows, report: ${wf.diffCount.toLocaleString('en-US')} ids differ` : ''}), COPY ${fmt(copy.seconds)} (peak ${copy.peakMb} MB), ratio ${(wf.seconds / copy.seconds).toFixed(2)}\n  steps: ${steps.join(', ')}`,
           );
           table.push([
             rows.toLocaleString('en-US'),

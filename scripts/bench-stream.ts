@@ -23,7 +23,8 @@ import { LocalDirLanding } from '../src/files/landing.js';
 import { startStreamWorkflow } from '../src/ops/start-stream.js';
 import { SimulatedFeed, type SimulatedFeedConfig } from '../src/sources/simulated-feed.js';
 import { DuckDbWarehouse } from '../src/warehouse/duckdb/duckdb-warehouse.js';
-import { createPipelineWorker, workflowBundle } from '../src/workers/pipeline-worker.js';
+import { workflowBundle } from '../src/workers/bundle.js';
+import { createPipelineWorker } from '../src/workers/pipeline-worker.js';
 import { startTemporal } from '../test/support/servers.js';
 
 const { values: args } = parseArgs({

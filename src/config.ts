@@ -11,6 +11,7 @@ const bool = z
   .enum(['true', 'false', '1', '0', ''])
   .transform((v) => v === 'true' || v === '1');
 const timeOfDay = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be HH:MM (24-hour)');
+const memorySize = z.string().regex(/^\d+(\.\d+)?\s*(KB|MB|GB|KiB|MiB|GiB)$/i, 'must be a size such as 128MB or 1GB');
 const identifier = z.string().regex(/^[A-Za-z0-9_]{1,1024}$/, 'must be letters, digits and underscores');
 
 const timeZone = z.string().refine((tz) => {
@@ -33,6 +34,9 @@ export const configSchema = z
 
     WAREHOUSE: z.enum(['duckdb', 'bigquery']).default('duckdb'),
     DUCKDB_PATH: z.string().default('.data/warehouse/warehouse.duckdb'),
+    /** DuckDB memory_limit of the warehouse and of file validation; both spill to disk beyond it. */
+    DUCKDB_MEMORY_LIMIT: memorySize.optional(),
+    VALIDATE_MEMORY_LIMIT: memorySize.optional(),
     BIGQUERY_PROJECT: z.string().regex(/^[a-z][a-z0-9-]{4,28}[a-z0-9]$/, 'must be a Google Cloud project id').optional(),
     BIGQUERY_DATASET: identifier.default('transactions'),
     BIGQUERY_LOCATION: z.string().default('US'),
@@ -58,6 +62,8 @@ export const configSchema = z
       .string()
       .regex(/^[A-Za-z0-9+/]{43}=$/, 'must be a base64 AES-256 key (32 bytes)')
       .optional(),
+    /** A workflow bundle built ahead of time (npm run build:workflows); unset: compiled at worker start. */
+    WORKFLOW_BUNDLE: z.string().optional(),
     LOG_LEVEL: z.enum(['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR']).default('INFO'),
     CI: bool.optional(),
   })

@@ -2,8 +2,8 @@
  * Activities of the file workflow. Thin: each calls a port (landing, validator, warehouse) and returns a
  * small result; rows never travel through workflow history, only paths, ids and counts.
  */
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join, resolve, sep } from 'node:path';
 import { Context } from '@temporalio/activity';
 import { formatIssue, type FileKind, type InputIssue } from '../domain/contract.js';
 import type { Landing, StoredIn } from '../files/landing.js';
@@ -20,6 +20,8 @@ export interface FileActivityDeps {
   warehouse: Warehouse;
   landing: Landing;
   workDir: string;
+  /** DuckDB memory_limit of the validator (default DEFAULT_VALIDATE_MEMORY_LIMIT); it spills under workDir beyond. */
+  validateMemoryLimit?: string;
   faults?: FaultInjector;
 }
 
@@ -49,7 +51,27 @@ interface FileRef {
   sha256: string;
 }
 
-export const createFileActivities = ({ warehouse, landing, workDir, faults }: FileActivityDeps) => {
+export const createFileActivities = ({ warehouse, landing, workDir, validateMemoryLimit, faults }: FileActivityDeps) => {
+  // One validation at a time per worker: each already uses every core and its whole memory limit, so a second at
+  // once would finish no sooner and double the memory. A queued one beats while it waits.
+  let validating: Promise<unknown> = Promise.resolve();
+  const oneValidationAtATime = async <T>(work: () => Promise<T>): Promise<T> => {
+    const ctx = Context.current();
+    const waiting = setInterval(() => ctx.heartbeat({ phase: 'queued' }), HEARTBEAT_EVERY_MS);
+    const turn = validating.then(() => {
+      clearInterval(waiting);
+      // Cancelled while it waited (the file workflow was cancelled): do not start.
+      ctx.cancellationSignal.throwIfAborted();
+      return work();
+    });
+    validating = turn.catch(() => undefined);
+    try {
+      return await turn;
+    } finally {
+      clearInterval(waiting);
+    }
+  };
+
   const step = async <T>(name: string, work: () => Promise<T>): Promise<T> => {
     const ctx = Context.current();
     await faults?.before(name, ctx.info.attempt);
@@ -95,7 +117,7 @@ export const createFileActivities = ({ warehouse, landing, workDir, faults }: Fi
       | { ok: true; normalizedCsvPath: string; rows: number; kind: FileKind; covers: string[]; sequence: number }
       | { ok: false; issueCount: number; summary: string; reportPath: string }
     > {
-      return step('validate', async () => {
+      return step('validate', () => oneValidationAtATime(async () => {
         const ctx = Context.current();
         const dir = join(workDir, input.fileId, input.sha256.slice(0, 12));
         await mkdir(dir, { recursive: true });
@@ -115,6 +137,7 @@ export const createFileActivities = ({ warehouse, landing, workDir, faults }: Fi
             // DuckDB stages the validator's Parquet as is; a BigQuery load job reads the CSV.
             normalizedFormat: warehouse.engine === 'duckdb' ? 'parquet' : 'csv',
             ...(input.today ? { today: input.today } : {}),
+            ...(validateMemoryLimit ? { memoryLimit: validateMemoryLimit } : {}),
             onProgress: (p) => ctx.heartbeat(p),
           });
           if (result.ok && result.sha256 !== input.sha256) {
@@ -129,7 +152,7 @@ export const createFileActivities = ({ warehouse, landing, workDir, faults }: Fi
         } finally {
           await data.release();
         }
-      });
+      }));
     },
 
     /** Keeps a rejected file and its error report in quarantine and records the rejection. */
@@ -160,8 +183,14 @@ export const createFileActivities = ({ warehouse, landing, workDir, faults }: Fi
       return step('stage', () => warehouse.stageFile(input));
     },
 
-    async dropStaging(input: { stagingId: string }): Promise<void> {
-      await step('dropStaging', () => warehouse.dropStaging(input.stagingId));
+    /** Drops the staging area, then the validator's normalised file it read (a 10M-row file leaves ~270 MB). */
+    async dropStaging(input: { stagingId: string; normalizedPath?: string }): Promise<void> {
+      await step('dropStaging', async () => {
+        await warehouse.dropStaging(input.stagingId);
+        // Only ever a file the validator wrote under the work directory.
+        const path = input.normalizedPath === undefined ? undefined : resolve(input.normalizedPath);
+        if (path !== undefined && path.startsWith(resolve(workDir) + sep)) await rm(path, { force: true });
+      });
     },
 
     async replacePartitions(input: ReplaceInput) {

@@ -1,7 +1,7 @@
 /**
  * The data converter every Temporal client and worker of the pipeline uses: payloads encrypted when
  * PAYLOAD_KEY is set, plain (the SDK default) otherwise. Workers built from a pre-bundled workflow must
- * bundle with `failureConverterPath` too (see `workflowBundleOptions`).
+ * bundle with `failureConverterPath` too (see `workflowBundle` in src/workers/bundle.ts).
  */
 import { fileURLToPath } from 'node:url';
 import type { DataConverter } from '@temporalio/common';

@@ -107,6 +107,14 @@ export type ValidationResult =
 const HEADER_LIMIT = 64 * 1024;
 /** DuckDB's default; a legitimate record is a few KB, so anything longer is rejected at that line. */
 const MAX_LINE_BYTES = 2 * 1024 * 1024;
+/**
+ * Memory: DuckDB's memory_limit bounds its buffer pool, not the CSV reader's buffers (16 MB per thread by default)
+ * nor the Parquet writer's open row groups, which together cost more than the pool. Small buffers and row groups
+ * keep the whole validation near 200 MB above the process, whatever the file's size (docs/files.md).
+ */
+const CSV_BUFFER_BYTES = 4 * MAX_LINE_BYTES;
+const PARQUET_ROW_GROUP_ROWS = 16_384;
+export const DEFAULT_VALIDATE_MEMORY_LIMIT = '96MB';
 const MAX_LOCATED_DUPLICATE_IDS = 1000;
 
 /** A JS regex literal (`^...$`) as the RE2 pattern DuckDB's regexp_full_match expects. */
@@ -314,19 +322,24 @@ interface GroupRow {
   grp: number;
 }
 
-/** Runs a statement while reporting DuckDB's progress. */
+/**
+ * Runs a statement while reporting DuckDB's progress. It reports even while DuckDB has no estimate (-1, as for
+ * an aggregate's final phase): the report is the activity's heartbeat, and silence would read as a dead worker.
+ */
 const runWithProgress = async (
   connection: DuckDBConnection,
   sql: string,
   phase: ValidationPhase,
   onProgress: ((p: ValidationProgress) => void) | undefined,
 ): Promise<Record<string, unknown>[]> => {
+  let done = 0;
   const timer =
     onProgress === undefined
       ? undefined
       : setInterval(() => {
           const p = connection.progress.percentage;
-          if (p >= 0) onProgress({ phase, done: Math.min(100, p), total: 100 });
+          if (p >= 0) done = Math.min(100, p);
+          onProgress({ phase, done, total: 100 });
         }, 250);
   try {
     const reader = await connection.runAndReadAll(sql);
@@ -424,7 +437,7 @@ export const validateFile = async (input: ValidateFileInput): Promise<Validation
   await mkdir(input.workDir, { recursive: true });
   const scratch = await mkdtemp(join(input.workDir, 'validate-'));
   const instance = await DuckDBInstance.create(':memory:', {
-    memory_limit: input.memoryLimit ?? '256MB',
+    memory_limit: input.memoryLimit ?? DEFAULT_VALIDATE_MEMORY_LIMIT,
     temp_directory: join(scratch, 'spill'),
     preserve_insertion_order: 'false',
     ...(input.threads === undefined ? {} : { threads: String(input.threads) }),
@@ -435,7 +448,7 @@ export const validateFile = async (input: ValidateFileInput): Promise<Validation
     const present = new Set<FileColumn>(columns);
     const csv =
       `read_csv(${sqlString(input.dataPath)}, header = true, auto_detect = false, all_varchar = true, strict_mode = true, ` +
-      `delim = ',', quote = '"', escape = '"', max_line_size = ${MAX_LINE_BYTES}, compression = '${gzip ? 'gzip' : 'none'}', ` +
+      `delim = ',', quote = '"', escape = '"', max_line_size = ${MAX_LINE_BYTES}, buffer_size = ${CSV_BUFFER_BYTES}, compression = '${gzip ? 'gzip' : 'none'}', ` +
       `columns = {${columns.map((c) => `'${c}': 'VARCHAR'`).join(', ')}}`;
     const projection = FILE_COLUMNS.map((c) => (present.has(c) ? c : `NULL::VARCHAR AS ${c}`)).join(', ');
     const rows = (extra: string): string => `(SELECT ${projection} FROM ${csv}${extra}))`;
@@ -455,23 +468,29 @@ export const validateFile = async (input: ValidateFileInput): Promise<Validation
                  -- Parsing text as DECIMAL(38,9) is ~20x slower than as DECIMAL(18,9): only wide amounts take that path.
                  CASE WHEN ok THEN coalesce(try_cast(amount AS DECIMAL(18, 9)), try_cast(amount AS DECIMAL(38, 9))) END AS amount, ok
                FROM (SELECT *, ${rowOkSql()} AS ok FROM ${rows(", store_rejects = true, rejects_table = 'csv_errors', rejects_scan = 'csv_scans'")}))
-         TO ${sqlString(checkedPath)} (FORMAT parquet, COMPRESSION snappy, ROW_GROUP_SIZE 122880)`,
+         TO ${sqlString(checkedPath)} (FORMAT parquet, COMPRESSION snappy, ROW_GROUP_SIZE ${PARQUET_ROW_GROUP_ROWS})`,
         'checking',
         input.onProgress,
       );
-      groups = (await runWithProgress(
+      // Two aggregates, not one with grouping sets: the per-id one has a group per row, and only a plain GROUP BY
+      // spills to disk under the memory limit (grouping sets ran out of memory on a 10M-row file).
+      const keyRows = (await runWithProgress(
         connection,
-        `SELECT event_date, currency, ts_date, n, bad, total, h, grp FROM (
-           SELECT event_date, currency, left(event_ts, 10) AS ts_date, CASE WHEN transaction_id IS NOT NULL THEN hash(transaction_id) END AS h,
-                  count(*)::VARCHAR AS n, count(*) FILTER (WHERE NOT ok OR (ok AND amount IS NULL))::VARCHAR AS bad,
-                  sum(amount)::VARCHAR AS total,
-                  GROUPING(event_date, currency, ts_date, h)::INTEGER AS grp
-           FROM ${checked}
-           GROUP BY GROUPING SETS ((event_date, currency, ts_date), (h))
-         ) WHERE grp = 1 OR (h IS NOT NULL AND n::BIGINT > 1)`,
+        `SELECT event_date, currency, left(event_ts, 10) AS ts_date, NULL AS h,
+                count(*)::VARCHAR AS n, count(*) FILTER (WHERE NOT ok OR (ok AND amount IS NULL))::VARCHAR AS bad,
+                sum(amount)::VARCHAR AS total, 1 AS grp
+         FROM ${checked} GROUP BY ALL`,
         'checking',
         input.onProgress,
       )) as unknown as GroupRow[];
+      const dupRows = (await runWithProgress(
+        connection,
+        `SELECT NULL AS event_date, NULL AS currency, NULL AS ts_date, h, n::VARCHAR AS n, '0' AS bad, NULL AS total, 0 AS grp FROM (
+           SELECT hash(transaction_id) AS h, count(*) AS n FROM ${checked} WHERE transaction_id IS NOT NULL GROUP BY h HAVING count(*) > 1)`,
+        'checking',
+        input.onProgress,
+      )) as unknown as GroupRow[];
+      groups = [...keyRows, ...dupRows];
     } catch (error) {
       // Only a complaint about the bytes rejects the file; out of memory, disk full and the like are retried.
       if (!isInputError(error)) throw error;

@@ -5,7 +5,7 @@ import type { Warehouse } from './port.js';
 export const openWarehouse = async (config: Config): Promise<Warehouse> => {
   if (config.WAREHOUSE === 'duckdb') {
     const { DuckDbWarehouse } = await import('./duckdb/duckdb-warehouse.js');
-    return DuckDbWarehouse.open({ path: config.DUCKDB_PATH });
+    return DuckDbWarehouse.open({ path: config.DUCKDB_PATH, ...(config.DUCKDB_MEMORY_LIMIT ? { memoryLimit: config.DUCKDB_MEMORY_LIMIT } : {}) });
   }
   const { BigQueryWarehouse } = await import('./bigquery/bigquery-warehouse.js');
   return BigQueryWarehouse.open({

@@ -74,6 +74,7 @@ export const startWorker = async (config: Config, extra: Partial<PipelineDeps> =
     sources: new Map([[source.id, source]]),
     timeZone: config.CLIENT_TIME_ZONE,
     workDir: config.WORK_DIR,
+    ...(config.VALIDATE_MEMORY_LIMIT ? { validateMemoryLimit: config.VALIDATE_MEMORY_LIMIT } : {}),
     metrics,
     ...extra,
   };
@@ -85,6 +86,7 @@ export const startWorker = async (config: Config, extra: Partial<PipelineDeps> =
     taskQueue: config.TASK_QUEUE,
     deps,
     ...(dataConverter ? { dataConverter } : {}),
+    ...(config.WORKFLOW_BUNDLE ? { workflowBundlePath: config.WORKFLOW_BUNDLE } : {}),
   });
   const done = worker.run().finally(async () => {
     await connection.close();

@@ -2,16 +2,16 @@
  * Composition root: builds the activities from injected dependencies and runs one worker on the task queue.
  * Production, the local pipeline, tests and benchmarks all go through here; they differ only in what they inject.
  */
-import { fileURLToPath } from 'node:url';
 import type { DataConverter } from '@temporalio/common';
 import type { NativeConnection } from '@temporalio/worker';
-import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { Worker } from '@temporalio/worker';
 import { createFileActivities, type FaultInjector } from '../activities/file-activities.js';
 import { createOpsActivities, type OpsActivityDeps, type OpsMetrics } from '../activities/ops-activities.js';
 import { createStreamActivities, type StreamMetrics } from '../activities/stream-activities.js';
 import type { Landing } from '../files/landing.js';
 import type { TransactionSource } from '../sources/source.js';
 import type { Warehouse } from '../warehouse/port.js';
+import { workflowBundle } from './bundle.js';
 
 export interface PipelineDeps {
   warehouse: Warehouse;
@@ -19,6 +19,8 @@ export interface PipelineDeps {
   sources: Map<string, TransactionSource>;
   timeZone: string;
   workDir: string;
+  /** DuckDB memory_limit of file validation (VALIDATE_MEMORY_LIMIT). */
+  validateMemoryLimit?: string;
   metrics?: StreamMetrics;
   faults?: FaultInjector;
   /** Operations activities (landing watcher, daily run, alerts): need a Temporal client; off when unset. */
@@ -27,26 +29,18 @@ export interface PipelineDeps {
   extraActivities?: Record<string, (...args: never[]) => Promise<unknown>>;
 }
 
-export const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
-
-const bundles = new Map<string, Promise<WorkflowBundleWithSourceMap>>();
-/** Bundles workflow code once per process and failure converter (tests start many workers). */
-export const workflowBundle = (failureConverterPath?: string): Promise<WorkflowBundleWithSourceMap> => {
-  const key = failureConverterPath ?? '';
-  let bundle = bundles.get(key);
-  if (!bundle) {
-    bundle = bundleWorkflowCode({ workflowsPath, ...(failureConverterPath ? { failureConverterPath } : {}) });
-    bundles.set(key, bundle);
-  }
-  return bundle;
-};
-
 export const createActivities = (deps: PipelineDeps) => {
   const optional = {
     ...(deps.faults ? { faults: deps.faults } : {}),
   };
   return {
-    ...createFileActivities({ warehouse: deps.warehouse, landing: deps.landing, workDir: deps.workDir, ...optional }),
+    ...createFileActivities({
+      warehouse: deps.warehouse,
+      landing: deps.landing,
+      workDir: deps.workDir,
+      ...(deps.validateMemoryLimit ? { validateMemoryLimit: deps.validateMemoryLimit } : {}),
+      ...optional,
+    }),
     ...createStreamActivities({
       warehouse: deps.warehouse,
       sources: deps.sources,
@@ -75,12 +69,14 @@ export const createPipelineWorker = async (input: {
   maxConcurrentActivityTaskExecutions?: number;
   /** Payload encryption (src/codec): the same converter every client of the pipeline uses. */
   dataConverter?: DataConverter;
+  /** A prebuilt workflow bundle (WORKFLOW_BUNDLE); unset: compiled from the sources in a child process. */
+  workflowBundlePath?: string;
 }): Promise<Worker> =>
   Worker.create({
     connection: input.connection,
     namespace: input.namespace,
     taskQueue: input.taskQueue,
-    workflowBundle: await workflowBundle(input.dataConverter?.failureConverterPath),
+    workflowBundle: await workflowBundle(input.dataConverter?.failureConverterPath, input.workflowBundlePath),
     ...(input.dataConverter ? { dataConverter: input.dataConverter } : {}),
     activities: createActivities(input.deps),
     maxConcurrentActivityTaskExecutions: input.maxConcurrentActivityTaskExecutions ?? 20,

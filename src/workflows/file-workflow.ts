@@ -103,7 +103,8 @@ export async function fileWorkflow(input: FileWorkflowInput): Promise<FileWorkfl
     }
 
     enter('stage');
-    compensations.unshift(() => steps.dropStaging({ stagingId }));
+    const normalizedPath = validation.normalizedCsvPath;
+    compensations.unshift(() => steps.dropStaging({ stagingId, normalizedPath }));
     const staged = await steps.stageFile({ stagingId, csvPath: validation.normalizedCsvPath });
     detail = `${staged.rows} rows staged`;
 
@@ -131,7 +132,7 @@ export async function fileWorkflow(input: FileWorkflowInput): Promise<FileWorkfl
     compensations.unshift(() => steps.unpublishChange({ changeId }));
     const published = await steps.publishChange({ ...ref, changeId });
 
-    await steps.dropStaging({ stagingId });
+    await steps.dropStaging({ stagingId, normalizedPath });
     enter('applied');
     detail = `${replaced.dates.length} date(s) replaced`;
     return {

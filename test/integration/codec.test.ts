@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
-import { bundleWorkflowCode, NativeConnection, Worker } from '@temporalio/worker';
+import { NativeConnection, Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ENCRYPTED_ENCODING } from '../../src/codec/encryption-codec.js';
 import { failureConverterPath, pipelineDataConverter } from '../../src/codec/data-converter.js';
@@ -17,7 +17,8 @@ import { intakeInput } from '../../src/files/intake.js';
 import { LocalDirLanding } from '../../src/files/landing.js';
 import { startFileWorkflow } from '../../src/ops/start-file.js';
 import { DuckDbWarehouse } from '../../src/warehouse/duckdb/duckdb-warehouse.js';
-import { createActivities, workflowsPath } from '../../src/workers/pipeline-worker.js';
+import { workflowBundle } from '../../src/workers/bundle.js';
+import { createActivities } from '../../src/workers/pipeline-worker.js';
 import { temporalAddress } from '../support/pipeline.js';
 
 interface RawPayload {
@@ -68,7 +69,7 @@ describe('payload encryption on the dev server', () => {
       namespace,
       taskQueue,
       // The workflow sandbox needs the failure converter too: it is bundled with the workflows.
-      workflowBundle: await bundleWorkflowCode({ workflowsPath, failureConverterPath }),
+      workflowBundle: await workflowBundle(failureConverterPath),
       activities: createActivities({ warehouse, landing, sources: new Map(), timeZone: 'America/New_York', workDir }),
       dataConverter,
     });

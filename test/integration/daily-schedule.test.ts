@@ -14,7 +14,7 @@ import { LocalDirLanding } from '../../src/files/landing.js';
 import { businessDateForRun } from '../../src/ops/schedule-time.js';
 import { dailyScheduleId, ensureDailySchedule, SCHEDULE_POLICIES } from '../../src/ops/schedule.js';
 import { DuckDbWarehouse } from '../../src/warehouse/duckdb/duckdb-warehouse.js';
-import { workflowBundle } from '../../src/workers/pipeline-worker.js';
+import { workflowBundle } from '../../src/workers/bundle.js';
 import { fileLandedSignal, searchAttributes } from '../../src/workflows/definitions.js';
 import { dailyStateQuery, type dailyWorkflow, type DailyWorkflowInput } from '../../src/workflows/daily-workflow.js';
 import { repoRoot } from '../support/servers.js';

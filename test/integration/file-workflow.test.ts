@@ -70,6 +70,9 @@ if (bqEndpoint) {
   });
 }
 
+const normalizedFiles = (dir: string): string[] =>
+  (readdirSync(dir, { recursive: true }) as string[]).filter((f) => f.includes('.normalized.'));
+
 describe.each(targets)('file workflows on $name', ({ open }) => {
   let pipeline: TestPipeline | undefined;
   const opened: Warehouse[] = [];
@@ -122,6 +125,8 @@ describe.each(targets)('file workflows on $name', ({ open }) => {
     const registry = await p.warehouse.getFile(file.fileId, file.manifest.sha256);
     expect(registry).toMatchObject({ outcome: 'applied', kind: 'reconciliation', covers: [date] });
     expect(existsSync(join(p.landingDir, 'processed', file.fileId))).toBe(true);
+    // The validator's normalised file went with the staging area.
+    expect(normalizedFiles(p.workDir)).toEqual([]);
   });
 
   it('lands an amendment for an earlier date on that date only, as amended, and reports the one changed row', async () => {
@@ -262,6 +267,7 @@ describe.each(targets)('file workflows on $name', ({ open }) => {
         reason: expect.stringContaining(`injected failure at ${step}`),
       });
       expect(await started.handle.query(fileProgressQuery)).toMatchObject({ stage: 'rolled_back' });
+      expect(normalizedFiles(p.workDir)).toEqual([]);
     });
   }
 });

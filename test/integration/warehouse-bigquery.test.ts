@@ -39,10 +39,10 @@ if (!runnable) {
 
   describeWarehouseContract({
     name: 'bigquery (emulator)',
-    open: () => {
+    open: (options) => {
       const datasetId = `contract_${process.pid}_${Date.now()}_${datasets.length}`;
       datasets.push(datasetId);
-      return BigQueryWarehouse.open({ projectId, datasetId, location: 'US', apiEndpoint: endpoint });
+      return BigQueryWarehouse.open({ projectId, datasetId, location: 'US', apiEndpoint: endpoint, ...options });
     },
     gaps: {
       // The emulator cannot bind query parameters inside a multi-statement script, so the adapter's emulator mode

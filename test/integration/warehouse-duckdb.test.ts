@@ -3,5 +3,5 @@ import { describeWarehouseContract } from '../support/warehouse-contract.js';
 
 describeWarehouseContract({
   name: 'duckdb',
-  open: () => DuckDbWarehouse.open({ path: ':memory:' }),
+  open: (options) => DuckDbWarehouse.open({ path: ':memory:', ...options }),
 });

@@ -11,8 +11,8 @@ import type { StreamBatch, Warehouse } from '../../src/warehouse/port.js';
 
 export interface ContractTarget {
   name: string;
-  /** A fresh, migrated, empty warehouse for each scenario. */
-  open: () => Promise<Warehouse>;
+  /** A fresh, migrated, empty warehouse for each scenario (options: the adapter's own, same names everywhere). */
+  open: (options?: { maxReportDiffs?: number }) => Promise<Warehouse>;
   /**
    * Scenarios this target cannot run, by exact name, with the reason (an emulator's missing capability).
    * Each one is reported as skipped with its reason; docs/warehouse.md says how production covers it.
@@ -181,6 +181,35 @@ export const describeWarehouseContract = (target: ContractTarget): void => {
       const [ledger] = await w.getPartitions(['2026-11-20']);
       expect(ledger).toMatchObject({ status: 'reconciled', version: 1, sequence: 1, fileId: 'file-recon_1120', rowCount: 3 });
       expect(await w.getReport('2026-11-20')).toEqual(report);
+    });
+
+    it('lists at most the capped number of differing ids per date, first by kind and id, and counts them all', async () => {
+      const capped = await target.open({ maxReportDiffs: 2 });
+      try {
+        await capped.writeStreamBatch(
+          batchOf('b-cap', [tx('c1', '2026-11-20', '1'), tx('c2', '2026-11-20', '2'), tx('c3', '2026-11-20', '3'), tx('c9', '2026-11-19', '9')]),
+        );
+        await applyFile(capped, {
+          changeId: 'cap_1',
+          kind: 'reconciliation',
+          covers: ['2026-11-19', '2026-11-20'],
+          sequence: 1,
+          rows: [tx('c1', '2026-11-20', '1'), tx('c2', '2026-11-20', '2.5'), tx('c4', '2026-11-20', '4'), tx('c5', '2026-11-20', '5'), tx('c9', '2026-11-19', '9')],
+        });
+        const reports = await capped.publishChange('cap_1');
+        const report = reports.find((r) => r.eventDate === '2026-11-20');
+        // c2 changed, c4 and c5 only in the file, c3 only in the stream: four, and the first two by (kind, id) listed.
+        expect(report?.diffCount).toBe(4);
+        expect(report?.diffs).toEqual([
+          { transactionId: 'c2', kind: 'amount_changed', before: '2', after: '2.5' },
+          { transactionId: 'c4', kind: 'only_in_file', before: null, after: '4' },
+        ]);
+        const same = reports.find((r) => r.eventDate === '2026-11-19');
+        expect(same).toMatchObject({ diffCount: 0, diffs: [] });
+        expect(await capped.getReport('2026-11-20')).toEqual(report);
+      } finally {
+        await capped.close();
+      }
     });
 
     it('seals a reconciled date: later stream events for it become late arrivals, never provisional rows', async () => {

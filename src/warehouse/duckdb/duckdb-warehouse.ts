@@ -39,7 +39,7 @@ export interface DuckDbWarehouseOptions {
   maxReportDiffs?: number;
   /**
    * DuckDB memory_limit; beyond it, sorts, joins and large inserts spill to `tempDirectory`. Defaults to
-   * 256MB for a database file; an in-memory database (tests) keeps DuckDB's default, since its tables live in it.
+   * 96MB for a database file (docs/files.md: what the file path costs in memory); an in-memory database (tests) keeps DuckDB's default, since its tables live in it.
    */
   memoryLimit?: string;
   /** Where DuckDB spills; defaults to `<database file>.tmp` beside the file. */
@@ -49,7 +49,7 @@ export interface DuckDbWarehouseOptions {
 
 type Params = Record<string, DuckDBValue>;
 
-const DEFAULT_MEMORY_LIMIT = '256MB';
+const DEFAULT_MEMORY_LIMIT = '96MB';
 const STAGING_ID = /^[a-z0-9_]{1,100}$/;
 const ISO_TS = `'%Y-%m-%dT%H:%M:%S.%fZ'`;
 const SAME_CONTENT = sameContent;
@@ -542,29 +542,37 @@ export class DuckDbWarehouse implements Warehouse {
            ON d.event_date = coalesce(b.event_date, a.event_date)`,
         p,
       );
-      await run(c, 
+      // Per date: how many ids differ, and the first `cap` of them (by kind, id) kept by a bounded aggregate, so a
+      // file whose every row differs costs no sort and no table of all its ids.
+      await run(
+        c,
         `CREATE OR REPLACE TEMP TABLE report_diffs AS
          WITH before AS (SELECT event_date, transaction_id, amount FROM transactions_history WHERE archived_by_change = $change),
-              after AS (SELECT event_date, transaction_id, amount FROM transactions WHERE change_id = $change)
-         SELECT coalesce(b.event_date, a.event_date) AS event_date, coalesce(b.transaction_id, a.transaction_id) AS transaction_id,
-                CASE WHEN a.transaction_id IS NULL THEN 'only_in_stream' WHEN b.transaction_id IS NULL THEN 'only_in_file'
-                     ELSE 'amount_changed' END AS kind,
-                b.amount AS before_amount, a.amount AS after_amount
-         FROM before b FULL OUTER JOIN after a ON a.event_date = b.event_date AND a.transaction_id = b.transaction_id
-         WHERE a.transaction_id IS NULL OR b.transaction_id IS NULL OR a.amount <> b.amount`,
-        p,
-      );
-      await run(c, 
-        `INSERT INTO reconciliation_diffs SELECT $change, event_date, transaction_id, kind, before_amount, after_amount
-         FROM report_diffs QUALIFY row_number() OVER (PARTITION BY event_date ORDER BY kind, transaction_id) <= $cap`,
+              after AS (SELECT event_date, transaction_id, amount FROM transactions WHERE change_id = $change),
+              diffs AS (
+                SELECT coalesce(b.event_date, a.event_date) AS event_date, coalesce(b.transaction_id, a.transaction_id) AS transaction_id,
+                       CASE WHEN a.transaction_id IS NULL THEN 'only_in_stream' WHEN b.transaction_id IS NULL THEN 'only_in_file'
+                            ELSE 'amount_changed' END AS kind,
+                       b.amount AS before_amount, a.amount AS after_amount
+                FROM before b FULL OUTER JOIN after a ON a.event_date = b.event_date AND a.transaction_id = b.transaction_id
+                WHERE a.transaction_id IS NULL OR b.transaction_id IS NULL OR a.amount <> b.amount)
+         SELECT event_date, count(*) AS n,
+                min_by(struct_pack(kind, transaction_id, before_amount, after_amount), struct_pack(kind, transaction_id), $cap) AS listed
+         FROM diffs GROUP BY event_date`,
         { change: changeId, cap: this.maxReportDiffs },
       );
-      await run(c, 
+      await run(
+        c,
+        `INSERT INTO reconciliation_diffs SELECT $change, event_date, x.transaction_id, x.kind, x.before_amount, x.after_amount
+         FROM report_diffs, unnest(listed) AS t(x)`,
+        p,
+      );
+      await run(
+        c,
         `INSERT INTO reconciliation_summaries
-         SELECT $change, d.event_date,
-                (SELECT count(*) FROM report_diffs r WHERE r.event_date = d.event_date),
+         SELECT $change, d.event_date, coalesce(r.n, 0),
                 (SELECT count(*) FROM late_arrivals la WHERE la.event_date = d.event_date)
-         FROM partition_changes d WHERE d.change_id = $change`,
+         FROM partition_changes d LEFT JOIN report_diffs r ON r.event_date = d.event_date WHERE d.change_id = $change`,
         p,
       );
       await run(c, `UPDATE partition_changes SET published = true WHERE change_id = $change`, p);

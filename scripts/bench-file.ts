@@ -1,7 +1,7 @@
 /**
  * End-to-end file benchmark: the real file workflow (validate → stage → replace → publish) on a dev server,
  * against a DuckDB file warehouse, compared with DuckDB's own COPY of the same CSV into a typed table.
- *   npm run bench:file [-- --rows 1000000,10000000 --runs 2 --memory-limit 384MB]
+ *   npm run bench:file [-- --rows 1000000,10000000 --runs 2 --memory-limit 96MB --validate-memory-limit 96MB --provisional]
  *
  * Files are generated once and cached under .data/bench/. Each measurement runs in its own child process,
  * which reports its wall time and its peak RSS (VmHWM), so one run's memory never shows in another's.

@@ -98,6 +98,7 @@ describe('docker-compose.yml', () => {
       BIGQUERY_DATASET: '${BIGQUERY_DATASET:-transactions}',
       BIGQUERY_EMULATOR_ENDPOINT: '${BIGQUERY_EMULATOR_ENDPOINT:-}',
       GOOGLE_APPLICATION_CREDENTIALS: '/run/secrets/gcp-credentials.json',
+      WORKFLOW_BUNDLE: '${WORKFLOW_BUNDLE:-/app/dist/workflow-bundle.js}',
     });
     expect(worker.volumes).toContain('${GOOGLE_CREDENTIALS_FILE:-/dev/null}:/run/secrets/gcp-credentials.json:ro');
     expect(worker.depends_on).toEqual({ 'temporal-admin-tools': { condition: 'service_completed_successfully' } });
@@ -119,5 +120,11 @@ describe('Dockerfile', () => {
     expect(dockerfile).toMatch(/^FROM node:20[\w.-]*$/m);
     expect(dockerfile).toMatch(/^RUN npm ci\b/m);
     expect(dockerfile).toContain('CMD ["npx", "tsx", "src/cli/main.ts", "worker"]');
+  });
+
+  it('builds both workflow bundles into the image and points the worker at the plain one', () => {
+    expect(dockerfile).toMatch(/src\/workers\/bundle\.ts --out dist\/workflow-bundle\.js\b/);
+    expect(dockerfile).toMatch(/--out dist\/workflow-bundle-codec\.js --with-codec/);
+    expect(dockerfile).toMatch(/^ENV WORKFLOW_BUNDLE=\/app\/dist\/workflow-bundle\.js$/m);
   });
 });

@@ -1,7 +1,8 @@
 /**
  * End-to-end file benchmark: the real file workflow (validate → stage → replace → publish) on a dev server,
  * against a DuckDB file warehouse, compared with DuckDB's own COPY of the same CSV into a typed table.
- *   npm run bench:file [-- --rows 1000000,10000000 --runs 2 --memory-limit 96MB --validate-memory-limit 96MB --provisional]
+ *   npm run bench:file [-- --rows 1000000,10000000 --runs 2 --provisional]
+ *                       [-- --memory-limit 256MB --file-memory-limit 96MB --validate-memory-limit 96MB]
  *
  * Files are generated once and cached under .data/bench/. Each measurement runs in its own child process,
  * which reports its wall time and its peak RSS (VmHWM), so one run's memory never shows in another's.
@@ -19,9 +20,11 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { Command } from 'commander';
 import { FILE_COLUMNS } from '../src/domain/contract.js';
+import { parseStreamRecords } from '../src/domain/stream-event.js';
 import { intakeInput } from '../src/files/intake.js';
 import { generateFile } from '../src/files/generate.js';
 import { LocalDirLanding } from '../src/files/landing.js';
+import { SimulatedFeed } from '../src/sources/simulated-feed.js';
 import { DuckDbWarehouse } from '../src/warehouse/duckdb/duckdb-warehouse.js';
 import { createPipelineWorker } from '../src/workers/pipeline-worker.js';
 import type { fileWorkflow } from '../src/workflows/file-workflow.js';
@@ -113,11 +116,34 @@ const preloadStreamDay = async (warehousePath: string, csvPath: string): Promise
   }
 };
 
+/**
+ * One stream micro-batch through the worker's warehouse, for the next day. Its id lookup reads the stored day as
+ * the stream's batches do all day long, so the file meets a warehouse holding the stream's cache, as in a worker
+ * that has streamed since morning.
+ */
+const streamBatch = async (warehouse: DuckDbWarehouse, events: number): Promise<void> => {
+  const timeZone = 'America/New_York';
+  const feed = new SimulatedFeed({
+    clientId: 'acme', seed: 7, rate: 'unbounded', totalEvents: events, startMs: Date.parse('2026-11-22T15:00:00Z'), businessDate: '2026-11-22', timeZone,
+  });
+  try {
+    const read = await feed.read({ fromCursor: 0, maxRows: events, maxWaitMs: 5_000 });
+    const parsed = parseStreamRecords({ sourceId: feed.id, records: read.records, timeZone });
+    await warehouse.writeStreamBatch({
+      batchId: `${feed.id}@0`, sourceId: feed.id, fromCursor: 0, toCursor: read.nextCursor,
+      events: parsed.events.map((e, i) => ({ ...e, offset: parsed.offsets[i] ?? -1 })), rejects: parsed.rejects, unknownFields: parsed.unknownFields,
+    });
+  } finally {
+    await feed.close();
+  }
+};
+
 /** Child: one file through the real workflow, worker in this process, DuckDB warehouse file in a temp dir. */
 const childWorkflow = async (opts: {
   address: string;
   rows: number;
   memoryLimit?: string;
+  fileMemoryLimit?: string;
   validateMemoryLimit?: string;
   provisional?: boolean;
 }): Promise<WorkflowRun> => {
@@ -129,7 +155,11 @@ const childWorkflow = async (opts: {
   await link(file.dataPath, join(landingDir, `${file.fileId}.csv`));
   await link(file.manifestPath, join(landingDir, `${file.fileId}.manifest.json`));
   const warehousePath = join(scratch, 'warehouse', 'warehouse.duckdb');
-  const warehouseOptions = { path: warehousePath, ...(opts.memoryLimit ? { memoryLimit: opts.memoryLimit } : {}) };
+  const warehouseOptions = {
+    path: warehousePath,
+    ...(opts.memoryLimit ? { memoryLimit: opts.memoryLimit } : {}),
+    ...(opts.fileMemoryLimit ? { fileMemoryLimit: opts.fileMemoryLimit } : {}),
+  };
   let provisionalRows = 0;
   if (opts.provisional) {
     // In another process, so the worker's peak is its own.
@@ -137,6 +167,7 @@ const childWorkflow = async (opts: {
     provisionalRows = (await inChild<{ rows: number }>(['--child', 'preload', '--rows', String(opts.rows), '--warehouse', warehousePath])).rows;
   }
   const warehouse = await DuckDbWarehouse.open(warehouseOptions);
+  if (opts.provisional) await streamBatch(warehouse, 10_000);
   const landing = new LocalDirLanding(landingDir);
   const nativeConnection = await NativeConnection.connect({ address: opts.address });
   const connection = await Connection.connect({ address: opts.address });
@@ -275,6 +306,7 @@ const program = new Command('bench-file')
   .option('--rows <list>', 'comma-separated row counts', '1000000,10000000')
   .option('--runs <n>', 'measurements per size', (v) => Number(v), 2)
   .option('--memory-limit <size>', 'warehouse DuckDB memory_limit (default: the warehouse default)')
+  .option('--file-memory-limit <size>', 'warehouse DuckDB memory_limit during file work (default: the warehouse default)')
   .option('--validate-memory-limit <size>', 'validation DuckDB memory_limit (default: the validator default)')
   .option('--provisional', 'fill the date with the day\'s stream rows first, so the file replaces and compares a full day')
   .option('--child <kind>', 'internal: workflow | copy | preload')
@@ -284,6 +316,7 @@ const program = new Command('bench-file')
     rows: string;
     runs: number;
     memoryLimit?: string;
+    fileMemoryLimit?: string;
     validateMemoryLimit?: string;
     provisional?: boolean;
     child?: string;
@@ -298,6 +331,7 @@ const program = new Command('bench-file')
             address: opts.address!,
             rows: sizes[0]!,
             ...(opts.memoryLimit ? { memoryLimit: opts.memoryLimit } : {}),
+            ...(opts.fileMemoryLimit ? { fileMemoryLimit: opts.fileMemoryLimit } : {}),
             ...(opts.validateMemoryLimit ? { validateMemoryLimit: opts.validateMemoryLimit } : {}),
             provisional: opts.provisional === true,
           }),
@@ -326,6 +360,7 @@ const program = new Command('bench-file')
           const wf = await inChild<WorkflowRun>([
             '--child', 'workflow', '--rows', String(rows), '--address', temporal.address,
             ...(opts.memoryLimit ? ['--memory-limit', opts.memoryLimit] : []),
+            ...(opts.fileMemoryLimit ? ['--file-memory-limit', opts.fileMemoryLimit] : []),
             ...(opts.validateMemoryLimit ? ['--validate-memory-limit', opts.validateMemoryLimit] : []),
             ...(opts.provisional ? ['--provisional'] : []),
           ]);

@@ -6,7 +6,7 @@
  * 2. capacity: a backlog drained as fast as possible, through Temporal and through the bare loop; their ratio
  *    is what Temporal costs.
  *
- *   npm run bench:stream -- [--rate 25000] [--seconds 30] [--max-rows 5000] [--max-wait-ms 100] [--backlog 300000]
+ *   npm run bench:stream -- [--rate 25000] [--seconds 30] [--max-rows 5000] [--max-wait-ms 100] [--backlog 300000] [--memory-limit 256MB]
  *
  * Starts its own Temporal dev server on a free port (scripts/temporal.sh) and stops it at the end.
  */
@@ -34,6 +34,7 @@ const { values: args } = parseArgs({
     'max-rows': { type: 'string', default: '10000' },
     'max-wait-ms': { type: 'string', default: '100' },
     backlog: { type: 'string', default: '300000' },
+    'memory-limit': { type: 'string' },
   },
 });
 const RATE = Number(args.rate);
@@ -41,6 +42,9 @@ const SECONDS = Number(args.seconds);
 const MAX_ROWS = Number(args['max-rows']);
 const MAX_WAIT_MS = Number(args['max-wait-ms']);
 const BACKLOG = Number(args.backlog);
+/** The warehouse DuckDB's memory_limit (DUCKDB_MEMORY_LIMIT); the warehouse default when absent. */
+const openWarehouse = (path: string) =>
+  DuckDbWarehouse.open({ path, ...(args['memory-limit'] ? { memoryLimit: args['memory-limit'] } : {}) });
 const TIME_ZONE = 'America/New_York';
 
 Runtime.install({ logger: new DefaultLogger('WARN') });
@@ -94,7 +98,7 @@ const tempDb = (): { path: string; dir: string } => {
 /** The micro-batch loop without Temporal: read → parse → writeStreamBatch, one batch after another. */
 const bareLoop = async (config: SimulatedFeedConfig, total: number): Promise<RunFigures> => {
   const db = tempDb();
-  const warehouse = await DuckDbWarehouse.open({ path: db.path });
+  const warehouse = await openWarehouse(db.path);
   const feed = new SimulatedFeed(config);
   const recorder = new LatencyRecorder();
   const startedAt = Date.now();
@@ -121,7 +125,7 @@ const bareLoop = async (config: SimulatedFeedConfig, total: number): Promise<Run
 /** The same through the stream workflow on a real dev server, the worker in this process. */
 const throughTemporal = async (address: string, makeConfig: () => SimulatedFeedConfig, total: number): Promise<RunFigures & { batches: number }> => {
   const db = tempDb();
-  const warehouse = await DuckDbWarehouse.open({ path: db.path });
+  const warehouse = await openWarehouse(db.path);
   // The feed's clock starts once the worker is built, so start-up is not counted as lag.
   await workflowBundle();
   const config = makeConfig();
@@ -159,7 +163,7 @@ const row = (name: string, f: RunFigures): string =>
   `  freshness p50 ${Math.round(f.p50Ms).toString().padStart(5)} ms  p99 ${Math.round(f.p99Ms).toString().padStart(5)} ms  max ${Math.round(f.maxMs).toString().padStart(5)} ms`;
 
 const main = async (): Promise<void> => {
-  console.log(`stream benchmark: DuckDB file warehouse, simulated feed, maxRows ${MAX_ROWS}, maxWaitMs ${MAX_WAIT_MS}`);
+  console.log(`stream benchmark: DuckDB file warehouse, simulated feed, maxRows ${MAX_ROWS}, maxWaitMs ${MAX_WAIT_MS}, memory_limit ${args['memory-limit'] ?? 'default'}`);
   const server = await startTemporal();
   await workflowBundle();
   try {

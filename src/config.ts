@@ -34,8 +34,9 @@ export const configSchema = z
 
     WAREHOUSE: z.enum(['duckdb', 'bigquery']).default('duckdb'),
     DUCKDB_PATH: z.string().default('.data/warehouse/warehouse.duckdb'),
-    /** DuckDB memory_limit of the warehouse and of file validation; both spill to disk beyond it. */
+    /** DuckDB memory_limit of the warehouse, of the warehouse during file work, and of file validation; all spill to disk beyond it. */
     DUCKDB_MEMORY_LIMIT: memorySize.optional(),
+    DUCKDB_FILE_MEMORY_LIMIT: memorySize.optional(),
     VALIDATE_MEMORY_LIMIT: memorySize.optional(),
     BIGQUERY_PROJECT: z.string().regex(/^[a-z][a-z0-9-]{4,28}[a-z0-9]$/, 'must be a Google Cloud project id').optional(),
     BIGQUERY_DATASET: identifier.default('transactions'),

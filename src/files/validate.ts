@@ -108,11 +108,13 @@ const HEADER_LIMIT = 64 * 1024;
 /** DuckDB's default; a legitimate record is a few KB, so anything longer is rejected at that line. */
 const MAX_LINE_BYTES = 2 * 1024 * 1024;
 /**
- * Memory: DuckDB's memory_limit bounds its buffer pool, not the CSV reader's buffers (16 MB per thread by default)
- * nor the Parquet writer's open row groups, which together cost more than the pool. Small buffers and row groups
- * keep the whole validation near 200 MB above the process, whatever the file's size (docs/files.md).
+ * Memory: DuckDB's memory_limit bounds its buffer pool, not the CSV reader's buffers nor the Parquet writer's open
+ * row groups. Small row groups keep validation within about 200 MB above the process, whatever the file's size
+ * (docs/files.md). The reader's buffer stays at DuckDB's default of 16 MB: a record longer than the buffer is
+ * dropped without a reject (an 8 MB buffer lost the 10 MB field of the bad-input corpus, which then showed only as
+ * a row-count mismatch), so the buffer must outsize any record worth locating by line.
  */
-const CSV_BUFFER_BYTES = 4 * MAX_LINE_BYTES;
+const CSV_BUFFER_BYTES = 16 * 1024 * 1024;
 const PARQUET_ROW_GROUP_ROWS = 16_384;
 export const DEFAULT_VALIDATE_MEMORY_LIMIT = '96MB';
 const MAX_LOCATED_DUPLICATE_IDS = 1000;

@@ -5,7 +5,11 @@ import type { Warehouse } from './port.js';
 export const openWarehouse = async (config: Config): Promise<Warehouse> => {
   if (config.WAREHOUSE === 'duckdb') {
     const { DuckDbWarehouse } = await import('./duckdb/duckdb-warehouse.js');
-    return DuckDbWarehouse.open({ path: config.DUCKDB_PATH, ...(config.DUCKDB_MEMORY_LIMIT ? { memoryLimit: config.DUCKDB_MEMORY_LIMIT } : {}) });
+    return DuckDbWarehouse.open({
+      path: config.DUCKDB_PATH,
+      ...(config.DUCKDB_MEMORY_LIMIT ? { memoryLimit: config.DUCKDB_MEMORY_LIMIT } : {}),
+      ...(config.DUCKDB_FILE_MEMORY_LIMIT ? { fileMemoryLimit: config.DUCKDB_FILE_MEMORY_LIMIT } : {}),
+    });
   }
   const { BigQueryWarehouse } = await import('./bigquery/bigquery-warehouse.js');
   return BigQueryWarehouse.open({

@@ -33,6 +33,18 @@ export const sameContent = (a: string, b: string): string =>
     `${a}.description IS NOT DISTINCT FROM ${b}.description`,
   ].join(' AND ');
 
+/**
+ * The ids a change made differ, one row each (event_date, transaction_id, kind, before_amount, after_amount), from
+ * the rows it archived (`before`) and the rows it wrote (`after`); both dialects accept this.
+ */
+export const differingIds = (before: string, after: string): string =>
+  `SELECT COALESCE(b.event_date, a.event_date) AS event_date, COALESCE(b.transaction_id, a.transaction_id) AS transaction_id,
+          CASE WHEN a.transaction_id IS NULL THEN 'only_in_stream' WHEN b.transaction_id IS NULL THEN 'only_in_file'
+               ELSE 'amount_changed' END AS kind,
+          b.amount AS before_amount, a.amount AS after_amount
+   FROM ${before} b FULL OUTER JOIN ${after} a ON a.event_date = b.event_date AND a.transaction_id = b.transaction_id
+   WHERE a.transaction_id IS NULL OR b.transaction_id IS NULL OR a.amount <> b.amount`;
+
 /** Totals stored as JSON text; amounts come back canonical whatever scale the engine printed. */
 export const parseTotals = (text: unknown): CurrencyTotal[] =>
   (JSON.parse(String(text ?? '[]')) as Array<{ currency: string; rows: number | string; total: string | number }>).map((t) => ({

@@ -1,7 +1,56 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DuckDbWarehouse } from '../../src/warehouse/duckdb/duckdb-warehouse.js';
-import { describeWarehouseContract } from '../support/warehouse-contract.js';
+import { applyFile, batchOf, describeWarehouseContract, tx } from '../support/warehouse-contract.js';
 
 describeWarehouseContract({
   name: 'duckdb',
   open: (options) => DuckDbWarehouse.open({ path: ':memory:', ...options }),
+});
+
+describe('duckdb warehouse: memory budgets of a database file', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'duckdb-budget-'));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const rows = (n: number, eventDate: string, prefix = 't') =>
+    Array.from({ length: n }, (_, i) => tx(`${prefix}${String(i).padStart(6, '0')}`, eventDate, `${i}.25`, { description: `row ${i} `.repeat(8) }));
+
+  it('runs file work within fileMemoryLimit and the stream within memoryLimit again afterwards', async () => {
+    // A budget too small for any file work: if it applies, staging fails for want of memory.
+    const w = await DuckDbWarehouse.open({ path: join(dir, 'small.duckdb'), memoryLimit: '256MB', fileMemoryLimit: '1MB' });
+    try {
+      await expect(
+        applyFile(w, { changeId: 'c1', kind: 'reconciliation', covers: ['2026-11-20'], sequence: 1, rows: rows(50_000, '2026-11-20') }),
+      ).rejects.toThrow(/memory/i);
+      // The failed file work handed the usual budget back: a micro-batch of the same size goes in.
+      const result = await w.writeStreamBatch(batchOf('b-0', rows(50_000, '2026-11-21')));
+      expect(result).toMatchObject({ inserted: 50_000, conflicts: 0 });
+    } finally {
+      await w.close();
+    }
+  }, 60_000);
+
+  it('applies a file under the default budgets and keeps the stream going after it', async () => {
+    const w = await DuckDbWarehouse.open({ path: join(dir, 'default.duckdb') });
+    try {
+      await w.writeStreamBatch(batchOf('b-0', rows(20_000, '2026-11-20')));
+      const applied = await applyFile(w, {
+        changeId: 'c1', kind: 'reconciliation', covers: ['2026-11-20'], sequence: 1, rows: rows(20_000, '2026-11-20'),
+      });
+      expect(applied.outcome).toBe('replaced');
+      const next = await w.writeStreamBatch(batchOf('b-1', rows(1_000, '2026-11-21', 'n'), 20_000));
+      expect(next).toMatchObject({ inserted: 1_000, conflicts: 0 });
+      const [partition] = await w.getPartitions(['2026-11-20']);
+      expect(partition).toMatchObject({ status: 'reconciled', rowCount: 20_000 });
+    } finally {
+      await w.close();
+    }
+  }, 60_000);
 });

@@ -27,7 +27,7 @@ import {
   type StreamBatchResult,
   type Warehouse,
 } from '../port.js';
-import { checkVersions, num, rowMappers, str, toFileEntry, type Row } from '../rows.js';
+import { checkVersions, differingIds, num, rowMappers, str, toFileEntry, type Row } from '../rows.js';
 import { DATA_TABLES, LEDGER_COLUMN_NAMES, STAGING_FIELDS, TABLES, TRANSACTION_COLUMN_NAMES, tableMetadata, viewStatements } from './schema.js';
 import {
   DATASET_ID,
@@ -603,13 +603,7 @@ export class BigQueryWarehouse implements Warehouse {
                                      WHERE archived_by_change = @change AND event_date IN UNNEST(@dates)),
              new_side AS (SELECT event_date, transaction_id, amount FROM ${this.t('transactions')}
                           WHERE change_id = @change AND event_date IN UNNEST(@dates)),
-             diffs AS (
-               SELECT COALESCE(o.event_date, n.event_date) AS event_date, COALESCE(o.transaction_id, n.transaction_id) AS transaction_id,
-                      CASE WHEN n.transaction_id IS NULL THEN 'only_in_stream' WHEN o.transaction_id IS NULL THEN 'only_in_file'
-                           ELSE 'amount_changed' END AS kind,
-                      o.amount AS before_amount, n.amount AS after_amount
-               FROM old_side o FULL OUTER JOIN new_side n ON n.event_date = o.event_date AND n.transaction_id = o.transaction_id
-               WHERE n.transaction_id IS NULL OR o.transaction_id IS NULL OR n.amount <> o.amount)`;
+             diffs AS (${differingIds('old_side', 'new_side')})`;
     await this.retrying(`publish ${changeId}`, () =>
       this.transaction([
         ...this.clearReportStatements(params),

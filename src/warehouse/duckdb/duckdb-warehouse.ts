@@ -29,7 +29,7 @@ import {
   type StreamBatchResult,
   type Warehouse,
 } from '../port.js';
-import { checkVersions, num, rowMappers, sameContent, str, toFileEntry, type Row } from '../rows.js';
+import { checkVersions, differingIds, num, rowMappers, sameContent, str, toFileEntry, type Row } from '../rows.js';
 import { DATA_TABLES, LEDGER_COLUMN_NAMES, MIGRATIONS, TRANSACTION_COLUMN_NAMES } from './schema.js';
 
 export interface DuckDbWarehouseOptions {
@@ -38,10 +38,19 @@ export interface DuckDbWarehouseOptions {
   /** Diffs stored per date in a reconciliation report; the rest are counted. */
   maxReportDiffs?: number;
   /**
-   * DuckDB memory_limit; beyond it, sorts, joins and large inserts spill to `tempDirectory`. Defaults to
-   * 96MB for a database file (docs/files.md: what the file path costs in memory); an in-memory database (tests) keeps DuckDB's default, since its tables live in it.
+   * DuckDB memory_limit; beyond it, sorts, joins and large inserts spill to `tempDirectory`. Defaults to 256MB
+   * for a database file: the stream's micro-batches look every id up in `transactions`, and keep up at 25,000
+   * events/s only while that table's blocks stay cached (docs/stream.md). An in-memory database (tests) keeps
+   * DuckDB's default, since its tables live in it.
    */
   memoryLimit?: string;
+  /**
+   * memory_limit while a file's rows are staged, replaced, reported on, reverted or restored (default 96MB with
+   * `memoryLimit`, none without): the writer is the file's alone then, so the blocks the stream keeps cached are
+   * dropped (they are on disk) and the file's millions of rows spill rather than grow the process
+   * (docs/files.md: what the file path costs in memory).
+   */
+  fileMemoryLimit?: string;
   /** Where DuckDB spills; defaults to `<database file>.tmp` beside the file. */
   tempDirectory?: string;
   threads?: number;
@@ -49,7 +58,8 @@ export interface DuckDbWarehouseOptions {
 
 type Params = Record<string, DuckDBValue>;
 
-const DEFAULT_MEMORY_LIMIT = '96MB';
+const DEFAULT_MEMORY_LIMIT = '256MB';
+const DEFAULT_FILE_MEMORY_LIMIT = '96MB';
 const STAGING_ID = /^[a-z0-9_]{1,100}$/;
 const ISO_TS = `'%Y-%m-%dT%H:%M:%S.%fZ'`;
 const SAME_CONTENT = sameContent;
@@ -79,6 +89,8 @@ export class DuckDbWarehouse implements Warehouse {
   readonly engine = 'duckdb' as const;
   private queue: Promise<unknown> = Promise.resolve();
   private readonly maxReportDiffs: number;
+  /** memory_limit outside file work, and during it; unset for an in-memory database. */
+  private readonly budgets?: { usual: string; file: string };
 
   private constructor(
     private readonly instance: DuckDBInstance,
@@ -87,6 +99,9 @@ export class DuckDbWarehouse implements Warehouse {
     options: DuckDbWarehouseOptions,
   ) {
     this.maxReportDiffs = options.maxReportDiffs ?? 1000;
+    if (options.memoryLimit !== undefined) {
+      this.budgets = { usual: options.memoryLimit, file: options.fileMemoryLimit ?? DEFAULT_FILE_MEMORY_LIMIT };
+    }
   }
 
   static async open(options: DuckDbWarehouseOptions): Promise<DuckDbWarehouse> {
@@ -103,19 +118,30 @@ export class DuckDbWarehouse implements Warehouse {
     const reader = await instance.connect();
     // Timestamps are instants; render them in UTC whatever the host's zone.
     for (const c of [writer, reader]) await run(c, `SET TimeZone = 'UTC'`);
-    const warehouse = new DuckDbWarehouse(instance, writer, reader, options);
+    const warehouse = new DuckDbWarehouse(instance, writer, reader, { ...options, ...(memoryLimit !== undefined ? { memoryLimit } : {}) });
     await warehouse.migrate();
     return warehouse;
   }
 
-  /** Runs write work one at a time, in arrival order. */
-  private exclusive<T>(work: () => Promise<T>): Promise<T> {
-    const next = this.queue.then(work, work);
+  /** Runs write work one at a time, in arrival order; file work within the file's memory budget. */
+  private exclusive<T>(work: () => Promise<T>, budget: 'usual' | 'file' = 'usual'): Promise<T> {
+    const budgets = this.budgets;
+    const budgeted = budget === 'file' && budgets ? () => this.withinFileBudget(budgets, work) : work;
+    const next = this.queue.then(budgeted, budgeted);
     this.queue = next.catch(() => undefined);
     return next;
   }
 
-  private async transaction<T>(work: (c: DuckDBConnection) => Promise<T>): Promise<T> {
+  private async withinFileBudget<T>(budgets: { usual: string; file: string }, work: () => Promise<T>): Promise<T> {
+    await run(this.writer, `SET memory_limit = ${sqlLiteral(budgets.file)}`);
+    try {
+      return await work();
+    } finally {
+      await run(this.writer, `SET memory_limit = ${sqlLiteral(budgets.usual)}`);
+    }
+  }
+
+  private async transaction<T>(work: (c: DuckDBConnection) => Promise<T>, budget: 'usual' | 'file' = 'usual'): Promise<T> {
     return this.exclusive(async () => {
       await run(this.writer, 'BEGIN TRANSACTION');
       try {
@@ -126,7 +152,7 @@ export class DuckDbWarehouse implements Warehouse {
         await run(this.writer, 'ROLLBACK');
         throw error;
       }
-    });
+    }, budget);
   }
 
   private async rows(c: DuckDBConnection, sql: string, params?: Params, types?: Record<string, DuckDBType>): Promise<Row[]> {
@@ -344,7 +370,7 @@ export class DuckDbWarehouse implements Warehouse {
       }
       const [r] = await this.rows(this.writer, `SELECT count(*)::BIGINT AS n FROM ${table}`);
       return { rows: num(r?.n) };
-    });
+    }, 'file');
   }
 
   async dropStaging(stagingId: string): Promise<void> {
@@ -452,7 +478,7 @@ export class DuckDbWarehouse implements Warehouse {
         });
       }
       return { outcome: 'replaced', changeId: input.changeId, dates };
-    });
+    }, 'file');
   }
 
   private async insertChange(
@@ -518,7 +544,7 @@ export class DuckDbWarehouse implements Warehouse {
         await run(c, `DELETE FROM ${table} WHERE change_id = $change`, { change: changeId });
       }
       return { reverted: true };
-    });
+    }, 'file');
   }
 
   async publishChange(changeId: string): Promise<ReconciliationReport[]> {
@@ -549,13 +575,7 @@ export class DuckDbWarehouse implements Warehouse {
         `CREATE OR REPLACE TEMP TABLE report_diffs AS
          WITH before AS (SELECT event_date, transaction_id, amount FROM transactions_history WHERE archived_by_change = $change),
               after AS (SELECT event_date, transaction_id, amount FROM transactions WHERE change_id = $change),
-              diffs AS (
-                SELECT coalesce(b.event_date, a.event_date) AS event_date, coalesce(b.transaction_id, a.transaction_id) AS transaction_id,
-                       CASE WHEN a.transaction_id IS NULL THEN 'only_in_stream' WHEN b.transaction_id IS NULL THEN 'only_in_file'
-                            ELSE 'amount_changed' END AS kind,
-                       b.amount AS before_amount, a.amount AS after_amount
-                FROM before b FULL OUTER JOIN after a ON a.event_date = b.event_date AND a.transaction_id = b.transaction_id
-                WHERE a.transaction_id IS NULL OR b.transaction_id IS NULL OR a.amount <> b.amount)
+              diffs AS (${differingIds('before', 'after')})
          SELECT event_date, count(*) AS n,
                 min_by(struct_pack(kind, transaction_id, before_amount, after_amount), struct_pack(kind, transaction_id), $cap) AS listed
          FROM diffs GROUP BY event_date`,
@@ -576,7 +596,7 @@ export class DuckDbWarehouse implements Warehouse {
         p,
       );
       await run(c, `UPDATE partition_changes SET published = true WHERE change_id = $change`, p);
-    });
+    }, 'file');
     const reports: ReconciliationReport[] = [];
     for (const d of await this.changeDates(this.reader, changeId)) {
       const report = await this.reportFor(d.eventDate, changeId);
@@ -667,7 +687,7 @@ export class DuckDbWarehouse implements Warehouse {
         published: true,
       });
       return change;
-    });
+    }, 'file');
   }
 
   private async changeDates(c: DuckDBConnection, changeId: string): Promise<DateChange[]> {

@@ -4,8 +4,8 @@
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ApplicationFailure } from '@temporalio/activity';
-import { WorkflowFailedError } from '@temporalio/client';
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import { CancelledFailure, WorkflowFailedError } from '@temporalio/client';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { FaultInjector } from '../../src/activities/file-activities.js';
 import type { Transaction } from '../../src/domain/contract.js';
@@ -51,6 +51,26 @@ class FailAt implements FaultInjector {
   constructor(readonly step: string | null) {}
   async before(step: string): Promise<void> {
     if (step === this.step) throw ApplicationFailure.nonRetryable(`injected failure at ${step}`, 'InjectedFault');
+  }
+}
+
+/** Holds a chosen step until the workflow is cancelled, heartbeating so the cancellation reaches the activity. */
+class HoldAt implements FaultInjector {
+  private reach = (): void => undefined;
+  readonly reached = new Promise<void>((resolve) => {
+    this.reach = resolve;
+  });
+  constructor(readonly step: string) {}
+  async before(step: string): Promise<void> {
+    if (step !== this.step) return;
+    const ctx = Context.current();
+    const beat = setInterval(() => ctx.heartbeat(), 100);
+    this.reach();
+    try {
+      await ctx.cancelled;
+    } finally {
+      clearInterval(beat);
+    }
   }
 }
 
@@ -265,6 +285,33 @@ describe.each(targets)('file workflows on $name', ({ open }) => {
       expect(await p.warehouse.getFile(file.fileId, file.manifest.sha256)).toMatchObject({
         outcome: 'rolled_back',
         reason: expect.stringContaining(`injected failure at ${step}`),
+      });
+      expect(await started.handle.query(fileProgressQuery)).toMatchObject({ stage: 'rolled_back' });
+      expect(normalizedFiles(p.workDir)).toEqual([]);
+    });
+
+    it(`rolls back exactly when an operator cancels the file during the ${step} step`, async () => {
+      const hold = new HoldAt(step);
+      const p = await start(hold);
+      await p.warehouse.writeStreamBatch(batchOf('b-0', [...streamRows('2026-11-19', 4), ...streamRows('2026-11-20', 6)]));
+      const before = await p.warehouse.checksums();
+      const file = await generateFile({ dir: p.landingDir, kind: 'amendment', covers: ['2026-11-19', '2026-11-20'], rows: 12, sequence: 2 });
+      const started = await p.submit(file.fileId);
+      if (!started.started) throw new Error(started.reason);
+      await hold.reached;
+      await started.handle.cancel();
+      const error = await started.handle.result().then(
+        () => new Error('expected the workflow to be cancelled'),
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(WorkflowFailedError);
+      expect((error as WorkflowFailedError).cause).toBeInstanceOf(CancelledFailure);
+      const { file_registry: _a, ...dataBefore } = before;
+      const { file_registry: _b, ...dataAfter } = await p.warehouse.checksums();
+      expect(dataAfter).toEqual(dataBefore);
+      expect(await p.warehouse.getFile(file.fileId, file.manifest.sha256)).toMatchObject({
+        outcome: 'rolled_back',
+        reason: `cancelled by an operator during ${step}`,
       });
       expect(await started.handle.query(fileProgressQuery)).toMatchObject({ stage: 'rolled_back' });
       expect(normalizedFiles(p.workDir)).toEqual([]);

@@ -19,6 +19,7 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { Command } from 'commander';
+import { streamBatchOf } from '../src/activities/stream-activities.js';
 import { FILE_COLUMNS } from '../src/domain/contract.js';
 import { parseStreamRecords } from '../src/domain/stream-event.js';
 import { intakeInput } from '../src/files/intake.js';
@@ -129,10 +130,7 @@ const streamBatch = async (warehouse: DuckDbWarehouse, events: number): Promise<
   try {
     const read = await feed.read({ fromCursor: 0, maxRows: events, maxWaitMs: 5_000 });
     const parsed = parseStreamRecords({ sourceId: feed.id, records: read.records, timeZone });
-    await warehouse.writeStreamBatch({
-      batchId: `${feed.id}@0`, sourceId: feed.id, fromCursor: 0, toCursor: read.nextCursor,
-      events: parsed.events.map((e, i) => ({ ...e, offset: parsed.offsets[i] ?? -1 })), rejects: parsed.rejects, unknownFields: parsed.unknownFields,
-    });
+    await warehouse.writeStreamBatch(streamBatchOf({ sourceId: feed.id, fromCursor: 0, toCursor: read.nextCursor, parsed }));
   } finally {
     await feed.close();
   }

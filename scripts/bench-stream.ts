@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
-import type { StreamMetrics } from '../src/activities/stream-activities.js';
+import { streamBatchOf, type StreamMetrics } from '../src/activities/stream-activities.js';
 import { parseStreamRecords } from '../src/domain/stream-event.js';
 import { LocalDirLanding } from '../src/files/landing.js';
 import { startStreamWorkflow } from '../src/ops/start-stream.js';
@@ -43,7 +43,7 @@ const MAX_ROWS = Number(args['max-rows']);
 const MAX_WAIT_MS = Number(args['max-wait-ms']);
 const BACKLOG = Number(args.backlog);
 /** The warehouse DuckDB's memory_limit (DUCKDB_MEMORY_LIMIT); the warehouse default when absent. */
-const openWarehouse = (path: string) =>
+const openBenchWarehouse = (path: string) =>
   DuckDbWarehouse.open({ path, ...(args['memory-limit'] ? { memoryLimit: args['memory-limit'] } : {}) });
 const TIME_ZONE = 'America/New_York';
 
@@ -98,7 +98,7 @@ const tempDb = (): { path: string; dir: string } => {
 /** The micro-batch loop without Temporal: read → parse → writeStreamBatch, one batch after another. */
 const bareLoop = async (config: SimulatedFeedConfig, total: number): Promise<RunFigures> => {
   const db = tempDb();
-  const warehouse = await openWarehouse(db.path);
+  const warehouse = await openBenchWarehouse(db.path);
   const feed = new SimulatedFeed(config);
   const recorder = new LatencyRecorder();
   const startedAt = Date.now();
@@ -107,10 +107,7 @@ const bareLoop = async (config: SimulatedFeedConfig, total: number): Promise<Run
       const read = await feed.read({ fromCursor: cursor, maxRows: Math.min(MAX_ROWS, total - cursor), maxWaitMs: MAX_WAIT_MS });
       if (read.records.length === 0) continue;
       const parsed = parseStreamRecords({ sourceId: feed.id, records: read.records, timeZone: TIME_ZONE });
-      await warehouse.writeStreamBatch({
-        batchId: `${feed.id}@${cursor}`, sourceId: feed.id, fromCursor: cursor, toCursor: read.nextCursor,
-        events: parsed.events.map((e, i) => ({ ...e, offset: parsed.offsets[i] ?? -1 })), rejects: parsed.rejects, unknownFields: parsed.unknownFields,
-      });
+      await warehouse.writeStreamBatch(streamBatchOf({ sourceId: feed.id, fromCursor: cursor, toCursor: read.nextCursor, parsed }));
       recorder.batchWritten({ sourceId: feed.id, emittedAtMs: read.records.map((r) => r.emittedAtMs), durableAtMs: Date.now(), inserted: 0, late: 0, rejected: 0, conflicts: 0, lag: 0 });
       cursor = read.nextCursor;
     }
@@ -125,7 +122,7 @@ const bareLoop = async (config: SimulatedFeedConfig, total: number): Promise<Run
 /** The same through the stream workflow on a real dev server, the worker in this process. */
 const throughTemporal = async (address: string, makeConfig: () => SimulatedFeedConfig, total: number): Promise<RunFigures & { batches: number }> => {
   const db = tempDb();
-  const warehouse = await openWarehouse(db.path);
+  const warehouse = await openBenchWarehouse(db.path);
   // The feed's clock starts once the worker is built, so start-up is not counted as lag.
   await workflowBundle();
   const config = makeConfig();

@@ -3,9 +3,9 @@
  * the contract, write it idempotently, and return the new cursor and counts (never the rows).
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import { parseStreamRecords } from '../domain/stream-event.js';
+import { parseStreamRecords, type ParsedStreamRecords } from '../domain/stream-event.js';
 import type { TransactionSource } from '../sources/source.js';
-import type { Warehouse } from '../warehouse/port.js';
+import type { StreamBatch, Warehouse } from '../warehouse/port.js';
 import { classified } from './errors.js';
 import type { FaultInjector } from './file-activities.js';
 
@@ -63,6 +63,20 @@ const unknownFieldsBetween = async (
   return parseStreamRecords({ sourceId: input.sourceId, records: again.records, timeZone }).unknownFields;
 };
 
+/**
+ * The batch that records [fromCursor, toCursor) of a source make once parsed. The start cursor names it: a retry
+ * after a crash is recognised and not written twice.
+ */
+export const streamBatchOf = (input: { sourceId: string; fromCursor: number; toCursor: number; parsed: ParsedStreamRecords }): StreamBatch => ({
+  batchId: `${input.sourceId}@${input.fromCursor}`,
+  sourceId: input.sourceId,
+  fromCursor: input.fromCursor,
+  toCursor: input.toCursor,
+  events: input.parsed.events.map((e, i) => ({ ...e, offset: input.parsed.offsets[i] ?? -1 })),
+  rejects: input.parsed.rejects,
+  unknownFields: input.parsed.unknownFields,
+});
+
 export const createStreamActivities = ({ warehouse, sources, timeZone, metrics, faults, now = Date.now }: StreamActivityDeps) => ({
   async processBatch(input: ProcessBatchInput): Promise<ProcessBatchResult> {
     const ctx = Context.current();
@@ -84,16 +98,7 @@ export const createStreamActivities = ({ warehouse, sources, timeZone, metrics, 
     if (!ctx.info.isLocal) ctx.heartbeat({ read: read.records.length, parsed: parsed.events.length });
     await faults?.before('stream.write', ctx.info.attempt);
     const result = await classified(() =>
-      warehouse.writeStreamBatch({
-        // The start cursor names the batch: a retry after a crash is recognised and not written twice.
-        batchId: `${input.sourceId}@${input.fromCursor}`,
-        sourceId: input.sourceId,
-        fromCursor: input.fromCursor,
-        toCursor: read.nextCursor,
-        events: parsed.events.map((e, i) => ({ ...e, offset: parsed.offsets[i] ?? -1 })),
-        rejects: parsed.rejects,
-        unknownFields: parsed.unknownFields,
-      }),
+      warehouse.writeStreamBatch(streamBatchOf({ sourceId: input.sourceId, fromCursor: input.fromCursor, toCursor: read.nextCursor, parsed })),
     );
     await faults?.before('stream.ack', ctx.info.attempt);
     const durableAtMs = now();

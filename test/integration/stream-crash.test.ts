@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, expect, it } from 'vitest';
+import { streamBatchOf } from '../../src/activities/stream-activities.js';
 import { parseStreamRecords } from '../../src/domain/stream-event.js';
 import { startStreamWorkflow } from '../../src/ops/start-stream.js';
 import { expectedCounts, SimulatedFeed, type SimulatedFeedConfig } from '../../src/sources/simulated-feed.js';
@@ -57,15 +58,7 @@ const referenceRun = async (config: SimulatedFeedConfig, dates: string[]) => {
     for (let cursor = 0; cursor < STOP_AT; ) {
       const read = await feed.read({ fromCursor: cursor, maxRows: Math.min(MAX_ROWS, STOP_AT - cursor), maxWaitMs: 0 });
       const parsed = parseStreamRecords({ sourceId: feed.id, records: read.records, timeZone: feed.settings.timeZone });
-      await w.writeStreamBatch({
-        batchId: `${feed.id}@${cursor}`,
-        sourceId: feed.id,
-        fromCursor: cursor,
-        toCursor: read.nextCursor,
-        events: parsed.events.map((e, i) => ({ ...e, offset: parsed.offsets[i] ?? -1 })),
-        rejects: parsed.rejects,
-        unknownFields: parsed.unknownFields,
-      });
+      await w.writeStreamBatch(streamBatchOf({ sourceId: feed.id, fromCursor: cursor, toCursor: read.nextCursor, parsed }));
       cursor = read.nextCursor;
     }
     return await snapshot(w, dates);

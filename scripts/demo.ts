@@ -10,7 +10,7 @@ import { createServer, type Server } from 'node:http';
 import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Client } from '@temporalio/client';
+import { ScheduleOverlapPolicy, type Client } from '@temporalio/client';
 import { connectClient } from '../src/cli/context.js';
 import { renderPartition, renderReport, renderTotals } from '../src/cli/render.js';
 import { temporalScript } from '../src/cli/stack.js';
@@ -21,6 +21,7 @@ import { FILE_COLUMNS } from '../src/domain/contract.js';
 import { addDays, businessDateOfInstant, previousDate } from '../src/domain/dates.js';
 import { CurrencyTotals, csvLine, generateFile, manifestFor, rowLine } from '../src/files/generate.js';
 import { ensureDailySchedule } from '../src/ops/schedule.js';
+import { instantOfLocalTime } from '../src/ops/schedule-time.js';
 import { startLandingWorkflow } from '../src/ops/start-landing.js';
 import { startStreamWorkflow } from '../src/ops/start-stream.js';
 import type { Transaction } from '../src/domain/contract.js';
@@ -212,9 +213,12 @@ export const runDemo = async (options: { keep?: boolean; log?: (line: string) =>
       taskQueue: config.TASK_QUEUE,
       checkIntervalMs: 2000,
       // A compressed day: yesterday's 06:00 deadline has passed in real time, so this run gets ten minutes.
-      deadlineAfterMs: 10 * 60_000,
+      deadlineAt: new Date(Date.now() + 10 * 60_000).toISOString(),
     });
-    await schedule.handle.trigger();
+    // Fire the schedule's own midnight that opened `today` (a backfill of that one scheduled time), not "now":
+    // a demo started just before midnight would otherwise start the run of a later date than it streamed.
+    const midnight = new Date(instantOfLocalTime(today, config.SCHEDULE_TIME, timeZone));
+    await schedule.handle.backfill({ start: midnight, end: midnight, overlap: ScheduleOverlapPolicy.ALLOW_ALL });
     const dailyYesterday = client.workflow.getHandle<typeof dailyWorkflow>(workflowIds.daily(clientId, yesterday));
     const waiting = await waitFor('the daily run', () => dailyYesterday.query(dailyStateQuery).catch(() => undefined));
     say(`schedule daily/${clientId} (${config.SCHEDULE_TIME} ${timeZone}) started ${dailyYesterday.workflowId}: ${waiting.stage}, late after ${waiting.deadline}`);

@@ -8,7 +8,7 @@ import { loadConfig, type Config } from '../config.js';
 import { businessDateOfInstant, isCalendarDate, previousDate } from '../domain/dates.js';
 import { generateFile } from '../files/generate.js';
 import { openReader } from '../ops/read-api.js';
-import { dailyScheduleId, ensureDailySchedule } from '../ops/schedule.js';
+import { dailyScheduleId, ensureDailySchedule, triggerDailySchedule } from '../ops/schedule.js';
 import { dailyStateQuery } from '../workflows/daily-workflow.js';
 import {
   flushSignal,
@@ -287,8 +287,8 @@ schedule
   .description("Fire the schedule now: starts the daily run for yesterday's business date (if it is not running)")
   .action(async () => {
     await withClient(async (client) => {
-      await client.schedule.getHandle(dailyScheduleId(config().CLIENT_ID)).trigger();
-      const date = previousDate(businessDateOfInstant(Date.now(), config().CLIENT_TIME_ZONE));
+      const handle = client.schedule.getHandle(dailyScheduleId(config().CLIENT_ID));
+      const { date } = await triggerDailySchedule(handle, config().CLIENT_TIME_ZONE);
       console.log(`triggered; the daily run is ${workflowIds.daily(config().CLIENT_ID, date)}`);
     });
   });

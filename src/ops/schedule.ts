@@ -19,7 +19,7 @@ import {
 } from '@temporalio/client';
 import { searchAttributes } from '../workflows/definitions.js';
 import type { DailyWorkflowInput } from '../workflows/daily-workflow.js';
-import { minutesOfDay } from './schedule-time.js';
+import { businessDateForRun, minutesOfDay } from './schedule-time.js';
 
 export interface DailyScheduleOptions {
   clientId: string;
@@ -31,8 +31,10 @@ export interface DailyScheduleOptions {
   taskQueue: string;
   catchupWindow?: string;
   checkIntervalMs?: number;
-  /** Drills and the demo: the file is late this long after the scheduled time, instead of at `deadline`. */
+  /** Drills: the file is late this long after the scheduled time, instead of at `deadline`. */
   deadlineAfterMs?: number;
+  /** Drills and the demo: the file is late at this instant (ISO 8601), whatever the scheduled time. */
+  deadlineAt?: string;
 }
 
 export const dailyScheduleId = (clientId: string): string => `daily/${clientId}`;
@@ -54,6 +56,7 @@ export const dailyScheduleOptions = (o: DailyScheduleOptions): ScheduleOptions =
       deadline: o.deadline,
       ...(o.checkIntervalMs !== undefined ? { checkIntervalMs: o.checkIntervalMs } : {}),
       ...(o.deadlineAfterMs !== undefined ? { deadlineAfterMs: o.deadlineAfterMs } : {}),
+      ...(o.deadlineAt !== undefined ? { deadlineAt: o.deadlineAt } : {}),
     },
   ];
   return {
@@ -97,5 +100,27 @@ export const ensureDailySchedule = async (
       policies,
     }));
     return { handle, created: false };
+  }
+};
+
+/**
+ * Fires the schedule now and returns the business date of the run it started, read from the time the schedule
+ * recorded for this action (as the trigger workflow reads it), so a trigger just before midnight names the
+ * right date.
+ */
+export const triggerDailySchedule = async (
+  handle: ScheduleHandle,
+  timeZone: string,
+  timeoutMs = 15_000,
+): Promise<{ date: string; scheduledAt: Date }> => {
+  const key = (a: { scheduledAt: Date; takenAt: Date }): string => `${a.scheduledAt.getTime()}/${a.takenAt.getTime()}`;
+  const seen = new Set((await handle.describe()).info.recentActions.map(key));
+  await handle.trigger();
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const fired = (await handle.describe()).info.recentActions.find((a) => !seen.has(key(a)));
+    if (fired) return { date: businessDateForRun(fired.scheduledAt.getTime(), timeZone), scheduledAt: fired.scheduledAt };
+    if (Date.now() > deadline) throw new Error(`${handle.scheduleId}: triggered, but no action recorded within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 250));
   }
 };

@@ -4,15 +4,16 @@
  */
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, ScheduleOverlapPolicy } from '@temporalio/client';
 import { MockActivityEnvironment, TestWorkflowEnvironment } from '@temporalio/testing';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AlertInput, FileRunState, createOpsActivities } from '../../src/activities/ops-activities.js';
 import { createOpsActivities as makeOpsActivities } from '../../src/activities/ops-activities.js';
 import { LocalDirLanding } from '../../src/files/landing.js';
-import { businessDateForRun } from '../../src/ops/schedule-time.js';
-import { dailyScheduleId, ensureDailySchedule, SCHEDULE_POLICIES } from '../../src/ops/schedule.js';
+import { addDays, businessDateOfInstant, previousDate } from '../../src/domain/dates.js';
+import { businessDateForRun, instantOfLocalTime } from '../../src/ops/schedule-time.js';
+import { dailyScheduleId, ensureDailySchedule, SCHEDULE_POLICIES, triggerDailySchedule } from '../../src/ops/schedule.js';
 import { DuckDbWarehouse } from '../../src/warehouse/duckdb/duckdb-warehouse.js';
 import { workflowBundle } from '../../src/workers/bundle.js';
 import { fileLandedSignal, searchAttributes } from '../../src/workflows/definitions.js';
@@ -296,9 +297,11 @@ describe('the daily schedule on the dev server', () => {
     const args = (described.action as { args?: DailyWorkflowInput[] }).args;
     expect(args?.[0]).toMatchObject({ clientId, deadline: '07:30' });
 
+    // The date comes from the time the schedule recorded for this action, as the trigger workflow reads it,
+    // so a test running across midnight still looks for the right run.
     const before = Date.now();
-    await first.handle.trigger();
-    const date = businessDateForRun(before, NY);
+    const { date } = await triggerDailySchedule(first.handle, NY);
+    expect([businessDateForRun(before, NY), businessDateForRun(Date.now(), NY)]).toContain(date);
     const daily = client.workflow.getHandle(`daily/${clientId}/${date}`);
     const state = await waitFor(async () => daily.query(dailyStateQuery).catch(() => undefined));
     expect(state.date).toBe(date);
@@ -306,6 +309,33 @@ describe('the daily schedule on the dev server', () => {
     const description = await daily.describe();
     expect(description.typedSearchAttributes.get(searchAttributes.EventDates)).toEqual([date]);
     expect(description.typedSearchAttributes.get(searchAttributes.LateFile)).toBe(false);
+    await daily.terminate('test done');
+  });
+
+  it('a backfill of one past midnight starts the run of the date before it, late against its own deadline', async () => {
+    const scheduled = await ensureDailySchedule(client, {
+      clientId,
+      timeZone: NY,
+      scheduleTime: '00:05',
+      deadline: '06:00',
+      taskQueue,
+      checkIntervalMs: 5_000,
+    });
+    // Three days ago at 00:05 New York time: the run for the day before that, whatever the wall clock says now.
+    const opened = addDays(businessDateOfInstant(Date.now(), NY), -3);
+    const midnight = new Date(instantOfLocalTime(opened, '00:05', NY));
+    await scheduled.handle.backfill({ start: midnight, end: midnight, overlap: ScheduleOverlapPolicy.ALLOW_ALL });
+    const date = previousDate(opened);
+    const daily = client.workflow.getHandle(`daily/${clientId}/${date}`);
+    const state = await waitFor(async () => daily.query(dailyStateQuery).catch(() => undefined));
+    expect(state.date).toBe(date);
+    expect(state.deadline).toBe(new Date(instantOfLocalTime(opened, '06:00', NY)).toISOString());
+    // Its 06:00 deadline passed days ago: the run says so at once (and keeps waiting for the file).
+    const late = await waitFor(async () => ((await daily.query(dailyStateQuery)).late ? true : undefined));
+    expect(late).toBe(true);
+    expect((await daily.describe()).typedSearchAttributes.get(searchAttributes.LateFile)).toBe(true);
+    const action = (await scheduled.handle.describe()).info.recentActions.find((a) => a.scheduledAt.getTime() === midnight.getTime());
+    expect(action?.action.workflow.workflowId).toBe(`daily/${clientId}/trigger-${midnight.toISOString().replace('.000Z', 'Z')}`);
     await daily.terminate('test done');
   });
 });

@@ -412,6 +412,12 @@ const specs = (): CaseSpec[] => {
       // The record is refused before its cells are split, so no field is known.
       expect: reject(null, lineOf(1), { reason: /longer than/ }),
     },
+    {
+      name: 'twenty-mb-field',
+      description: "a 20 MB description: longer than DuckDB's CSV buffer, which would drop the record unreported",
+      rows: withRow(rows, 3, { description: 'y'.repeat(20 * 1024 * 1024) }),
+      expect: reject(null, lineOf(3), { reason: /longer than/ }),
+    },
 
     // Rows.
     { name: 'null-transaction-id', description: 'an empty transaction_id', rows: withRow(rows, 2, { transaction_id: null }), expect: reject('transaction_id', lineOf(2), { reason: /required/ }) },

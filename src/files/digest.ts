@@ -13,6 +13,11 @@ import { createGunzip } from 'node:zlib';
 const QUOTE = 0x22;
 const LF = 0x0a;
 const CR = 0x0d;
+/**
+ * A data record longer than this is rejected at its line. DuckDB's reader would report it only while it fits the
+ * reader's buffer and drop a longer one without a reject, so the scan finds every one, whatever its size.
+ */
+export const MAX_RECORD_BYTES = 2 * 1024 * 1024;
 /** Anchors beyond this many stop being recorded (an adversarial file); lines then become approximate. */
 const MAX_ANCHORS = 1_000_000;
 const MAX_LISTED = 100;
@@ -20,7 +25,7 @@ const MAX_LISTED = 100;
 /** A problem the byte scan found, at a physical line (1-based, header = 1). */
 export interface ScanProblem {
   line: number;
-  kind: 'blank_line' | 'mixed_line_ends' | 'bare_cr';
+  kind: 'blank_line' | 'mixed_line_ends' | 'bare_cr' | 'long_record';
   reason: string;
 }
 
@@ -73,6 +78,8 @@ export class CsvByteScanner {
   private logicalLine = 1;
   private recordStartLine = 1;
   private recordLogical = 1;
+  /** Byte offset (in the text) of the current record's first byte. */
+  private recordStart = 0;
   /** Non-blank records started, header included. */
   private records = 0;
   private lineEnd: 'lf' | 'crlf' | null = null;
@@ -86,11 +93,14 @@ export class CsvByteScanner {
   private lastLogicalOffset = 0;
   readonly problems: ScanProblem[] = [];
   problemCount = 0;
+  /** Every kind of problem found, listed or not. */
+  readonly problemKinds = new Set<ScanProblem['kind']>();
   private sawMixed = false;
   private sawBareCr = false;
   bytes = 0;
 
   push(buf: Buffer): void {
+    const base = this.bytes;
     this.bytes += buf.length;
     let pos = 0;
     const len = buf.length;
@@ -102,17 +112,17 @@ export class CsvByteScanner {
       if (nq !== -1 && nq < next) next = nq;
       if (nl !== -1 && nl < next) next = nl;
       if (nc !== -1 && nc < next) next = nc;
-      if (next > pos) this.ordinary();
+      if (next > pos) this.ordinary(base + pos);
       if (next === len) break;
       const byte = buf[next]!;
       if (byte === QUOTE) {
         if (this.crPending) this.bareCr();
-        this.ordinary();
+        this.ordinary(base + next);
         this.inQuotes = !this.inQuotes;
         nq = buf.indexOf(QUOTE, next + 1);
       } else if (byte === LF) {
         if (this.inQuotes) this.physLine++;
-        else this.endOfLine();
+        else this.endOfLine(base + next);
         nl = buf.indexOf(LF, next + 1);
       } else {
         if (!this.inQuotes) {
@@ -128,6 +138,7 @@ export class CsvByteScanner {
   /** Call after the last byte. */
   finish(): { records: number; lineEnd: 'lf' | 'crlf' | null; endsInsideQuotes: boolean; lines: LineMap } {
     if (this.crPending) this.bareCr();
+    this.endOfRecord(this.bytes);
     return {
       records: this.records,
       lineEnd: this.lineEnd,
@@ -136,11 +147,12 @@ export class CsvByteScanner {
     };
   }
 
-  /** A byte that is part of a record's content. */
-  private ordinary(): void {
+  /** A byte that is part of a record's content, at text offset `at`. */
+  private ordinary(at: number): void {
     if (this.crPending && !this.inQuotes) this.bareCr();
     if (this.recordHasBytes) return;
     this.recordHasBytes = true;
+    this.recordStart = at;
     this.records++;
     if (this.pendingBlankCount > 0) this.flushBlanks();
     const dataIndex = this.records - 2;
@@ -160,7 +172,21 @@ export class CsvByteScanner {
     }
   }
 
-  private endOfLine(): void {
+  /** The current record (if any) ends before text offset `end` (its line end excluded). */
+  private endOfRecord(end: number): void {
+    if (!this.recordHasBytes || this.records < 2) return;
+    const bytes = end - this.recordStart - (this.crPending ? 1 : 0);
+    if (bytes > MAX_RECORD_BYTES) {
+      this.problem({
+        line: this.recordStartLine,
+        kind: 'long_record',
+        reason: `record is ${bytes} bytes, longer than ${MAX_RECORD_BYTES} (no valid record comes close)`,
+      });
+    }
+  }
+
+  private endOfLine(at: number): void {
+    this.endOfRecord(at);
     const kind = this.crPending ? 'crlf' : 'lf';
     this.crPending = false;
     if (this.lineEnd === null) this.lineEnd = kind;
@@ -189,6 +215,7 @@ export class CsvByteScanner {
       this.problem({ line, kind: 'blank_line', reason: 'blank line inside the file: every record must have all columns' });
     }
     this.problemCount += this.pendingBlankCount - this.pendingBlanks.length;
+    this.problemKinds.add('blank_line');
     this.pendingBlanks = [];
     this.pendingBlankCount = 0;
   }
@@ -202,6 +229,7 @@ export class CsvByteScanner {
 
   private problem(p: ScanProblem): void {
     this.problemCount++;
+    this.problemKinds.add(p.kind);
     if (this.problems.length < MAX_LISTED) this.problems.push(p);
   }
 }
@@ -218,6 +246,8 @@ export interface DataFileScan {
   endsInsideQuotes: boolean;
   problems: ScanProblem[];
   problemCount: number;
+  /** Every kind of problem found, including those beyond the listed ones. */
+  problemKinds: ReadonlySet<ScanProblem['kind']>;
   lines: LineMap;
   /** Set when the gzip stream is corrupt or truncated; the scan results are then partial. */
   gzipError: string | null;
@@ -285,6 +315,7 @@ export const scanDataFile = async (input: {
     endsInsideQuotes: end.endsInsideQuotes,
     problems: scanner.problems,
     problemCount: scanner.problemCount,
+    problemKinds: scanner.problemKinds,
     lines: end.lines,
     gzipError,
   };

@@ -38,7 +38,7 @@ import {
 } from '../domain/contract.js';
 import { formatDecimal, parseDecimal } from '../domain/decimal.js';
 import type { CurrencyTotal } from '../warehouse/port.js';
-import { scanDataFile, type DataFileScan } from './digest.js';
+import { MAX_RECORD_BYTES, scanDataFile, type DataFileScan } from './digest.js';
 
 export type ValidationPhase = 'hashing' | 'checking' | 'locating' | 'writing';
 
@@ -105,14 +105,14 @@ export type ValidationResult =
     };
 
 const HEADER_LIMIT = 64 * 1024;
-/** DuckDB's default; a legitimate record is a few KB, so anything longer is rejected at that line. */
-const MAX_LINE_BYTES = 2 * 1024 * 1024;
+/** DuckDB's default; a legitimate record is a few KB, so anything longer is rejected at that line (by the byte scan). */
+const MAX_LINE_BYTES = MAX_RECORD_BYTES;
 /**
  * Memory: DuckDB's memory_limit bounds its buffer pool, not the CSV reader's buffers nor the Parquet writer's open
  * row groups. Small row groups keep validation within about 200 MB above the process, whatever the file's size
- * (docs/files.md). The reader's buffer stays at DuckDB's default of 16 MB: a record longer than the buffer is
- * dropped without a reject (an 8 MB buffer lost the 10 MB field of the bad-input corpus, which then showed only as
- * a row-count mismatch), so the buffer must outsize any record worth locating by line.
+ * (docs/files.md). The reader's buffer stays at DuckDB's default of 16 MB. DuckDB drops a record longer than its
+ * buffer without a reject (it then shows only as a row-count mismatch), which is why the byte scan, not the reader,
+ * rejects every record over MAX_LINE_BYTES at its line before the reader runs.
  */
 const CSV_BUFFER_BYTES = 16 * 1024 * 1024;
 const PARQUET_ROW_GROUP_ROWS = 16_384;
@@ -432,8 +432,9 @@ export const validateFile = async (input: ValidateFileInput): Promise<Validation
   if (first.error === null && first.line === null) return fail();
   for (const p of scan.problems) issues.add({ source, line: p.line, field: null, reason: p.reason });
   issues.count += scan.problemCount - scan.problems.length;
-  const lineEndsBroken = scan.problems.some((p) => p.kind !== 'blank_line');
-  if (columns === null || lineEndsBroken) return fail();
+  // Blank lines are skipped by the reader, which still locates the rest; any other problem stops here.
+  const structureBroken = [...scan.problemKinds].some((kind) => kind !== 'blank_line');
+  if (columns === null || structureBroken) return fail();
 
   // 4. Rows, set-based, in an embedded DuckDB that spills under workDir.
   await mkdir(input.workDir, { recursive: true });

@@ -7,7 +7,7 @@ import { parse } from 'csv-parse/sync';
 import { afterAll, describe, expect, test } from 'vitest';
 import { FILE_COLUMNS, fileRowSchema, formatIssue, isRealDate } from '../../src/domain/contract.js';
 import { canonicalAmount, parseDecimal } from '../../src/domain/decimal.js';
-import { CsvByteScanner } from '../../src/files/digest.js';
+import { CsvByteScanner, MAX_RECORD_BYTES } from '../../src/files/digest.js';
 import { csvLine, generateFile, manifestFor, type GeneratedRow } from '../../src/files/generate.js';
 import { LocalDirLanding } from '../../src/files/landing.js';
 import { validateFile, type ValidationProgress } from '../../src/files/validate.js';
@@ -216,6 +216,25 @@ describe('CsvByteScanner', () => {
       ['mixed_line_ends', 4],
       ['bare_cr', 5],
     ]);
+  });
+
+  test('flags every data record longer than MAX_RECORD_BYTES at the line it starts on, whatever the chunking', () => {
+    const long = 'x'.repeat(MAX_RECORD_BYTES);
+    // Record at line 3: exactly the limit (allowed). Line 4: a quoted multi-line record one byte over, CRLF ends.
+    // Line 7: one byte over, the last record, with no line end.
+    const text = `a,b\r\n1,2\r\n${long.slice(2)},9\r\n"${long.slice(0, 10)}\r\n${long.slice(15)}",1\r\n4,5\r\n${long}x`;
+    const bytes = Buffer.from(text);
+    for (const chunk of [1 << 20, 4096, 7]) {
+      const scanner = new CsvByteScanner();
+      for (let i = 0; i < bytes.length; i += chunk) scanner.push(bytes.subarray(i, i + chunk));
+      scanner.finish();
+      expect(scanner.problems.map((p) => [p.kind, p.line])).toEqual([
+        ['long_record', 4],
+        ['long_record', 7],
+      ]);
+      expect(scanner.problems[0]!.reason).toContain(`${MAX_RECORD_BYTES + 1} bytes`);
+      expect([...scanner.problemKinds]).toEqual(['long_record']);
+    }
   });
 });
 

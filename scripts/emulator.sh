@@ -39,27 +39,14 @@ EMULATOR_BIN="$VENV/bin/bqemulator"
 # spatial extension under this HOME, so the emulator loads it without network.
 DUCKDB_HOME="$ROOT/.tools/bqemulator-home"
 
-log() { echo "emulator: $*"; }
-fail() { echo "emulator: $*" >&2; exit 1; }
+NAME=emulator
+# shellcheck source=lib/daemon.sh
+source "$ROOT/scripts/lib/daemon.sh"
 
 [[ "$PORT" =~ ^[0-9]+$ ]] || fail "BQ_EMULATOR_PORT must be a port number, got '$PORT'"
 [[ "$START_TIMEOUT" =~ ^[0-9]+$ ]] || fail "BQ_EMULATOR_START_TIMEOUT must be whole seconds, got '$START_TIMEOUT'"
 
-# Prints the PID from the PID file if that process is still our emulator.
-running_pid() {
-  [[ -f "$PID_FILE" ]] || return 1
-  local pid
-  pid="$(cat "$PID_FILE" 2>/dev/null || true)"
-  [[ "$pid" =~ ^[0-9]+$ ]] || return 1
-  kill -0 "$pid" 2>/dev/null || return 1
-  # Guard against a recycled PID belonging to another program.
-  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "bqemulator start" || return 1
-  echo "$pid"
-}
-
-port_in_use() {
-  (exec 3<>"/dev/tcp/$IP/$1") 2>/dev/null
-}
+running_pid() { daemon_running_pid "bqemulator start"; }
 
 ready() {
   if command -v curl >/dev/null 2>&1; then
@@ -68,25 +55,6 @@ ready() {
     "$VENV/bin/python" -c 'import sys, urllib.request; sys.exit(0 if urllib.request.urlopen(sys.argv[1], timeout=2).status == 200 else 1)' \
       "$READY_URL" >/dev/null 2>&1
   fi
-}
-
-start_watchdog() {
-  local server_pid="$1" watched="$2"
-  # Detached loop: when the watched process (a test runner) dies, stop the emulator.
-  setsid bash -c '
-    while kill -0 "$1" 2>/dev/null && kill -0 "$2" 2>/dev/null; do sleep 2; done
-    if kill -0 "$2" 2>/dev/null; then
-      kill -TERM -- "-$2" 2>/dev/null || true
-      for _ in $(seq 1 50); do kill -0 "$2" 2>/dev/null || break; sleep 0.2; done
-      kill -KILL -- "-$2" 2>/dev/null || true
-      rm -f "$3"
-    fi
-  ' watchdog "$watched" "$server_pid" "$PID_FILE" </dev/null >/dev/null 2>&1 &
-}
-
-# The last lines this start wrote to the log.
-show_log_tail() {
-  tail -c +"$((LOG_OFFSET + 1))" "$LOG_FILE" | tail -n 20 >&2 || true
 }
 
 cmd_start() {
@@ -119,33 +87,13 @@ cmd_start() {
     args+=(--persistent --data-dir "$DATA_DIR")
   fi
 
-  touch "$LOG_FILE"
-  echo "--- $(date -u +%FT%TZ) $EMULATOR_BIN ${args[*]}" >>"$LOG_FILE"
-  LOG_OFFSET="$(stat -c %s "$LOG_FILE")"
-  # setsid: the emulator leads its own process group, so stop can kill the whole group.
-  HOME="$DUCKDB_HOME" setsid "$EMULATOR_BIN" "${args[@]}" </dev/null >>"$LOG_FILE" 2>&1 &
-  pid=$!
-  echo "$pid" >"$PID_FILE"
-
-  local deadline=$((SECONDS + START_TIMEOUT))
-  until ready; do
-    if ! kill -0 "$pid" 2>/dev/null; then
-      rm -f "$PID_FILE"
-      echo "emulator: the BigQuery emulator (bqemulator) did not start (exited early); log: $LOG_FILE" >&2
-      show_log_tail
-      exit 1
-    fi
-    if ((SECONDS >= deadline)); then
-      echo "emulator: the BigQuery emulator (bqemulator) did not answer at $READY_URL within ${START_TIMEOUT}s; log: $LOG_FILE" >&2
-      show_log_tail
-      cmd_stop >/dev/null
-      exit 1
-    fi
-    sleep 0.2
-  done
+  # DuckDB inside the emulator finds its extensions under HOME (see DUCKDB_HOME).
+  daemon_launch env HOME="$DUCKDB_HOME" "$EMULATOR_BIN" "${args[@]}"
+  pid="$DAEMON_PID"
+  daemon_wait_ready "$START_TIMEOUT" "the BigQuery emulator (bqemulator) at $READY_URL" ready
 
   if [[ -n "${BQ_EMULATOR_WATCH_PID:-}" ]]; then
-    start_watchdog "$pid" "$BQ_EMULATOR_WATCH_PID"
+    daemon_start_watchdog "$pid" "$BQ_EMULATOR_WATCH_PID" 10 >/dev/null
   fi
   log "ready at $ENDPOINT, project $PROJECT (pid $pid, log $LOG_FILE)"
 }
@@ -158,16 +106,7 @@ cmd_stop() {
     return 0
   fi
   # SIGTERM lets it close the DuckDB file cleanly (takes a few seconds); SIGKILL after 15 s.
-  kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-  local _
-  for _ in $(seq 1 75); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.2
-  done
-  if kill -0 "$pid" 2>/dev/null; then
-    kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
-    sleep 0.2
-  fi
+  daemon_kill "$pid" 15
   rm -f "$PID_FILE"
   log "stopped (pid $pid)"
 }

@@ -42,8 +42,9 @@ SEARCH_ATTRIBUTES=(
   Sequence=Int
 )
 
-log() { echo "temporal: $*"; }
-fail() { echo "temporal: $*" >&2; exit 1; }
+NAME=temporal
+# shellcheck source=lib/daemon.sh
+source "$ROOT/scripts/lib/daemon.sh"
 
 find_cli() {
   if [[ -n "${TEMPORAL_BIN:-}" ]]; then
@@ -57,21 +58,7 @@ find_cli() {
   fi
 }
 
-# Prints the PID from the PID file if that process is still our server.
-running_pid() {
-  [[ -f "$PID_FILE" ]] || return 1
-  local pid
-  pid="$(cat "$PID_FILE" 2>/dev/null || true)"
-  [[ "$pid" =~ ^[0-9]+$ ]] || return 1
-  kill -0 "$pid" 2>/dev/null || return 1
-  # Guard against a recycled PID belonging to another program.
-  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "start-dev" || return 1
-  echo "$pid"
-}
-
-port_in_use() {
-  (exec 3<>"/dev/tcp/$IP/$1") 2>/dev/null
-}
+running_pid() { daemon_running_pid start-dev; }
 
 healthy() {
   local cli="$1" ns
@@ -86,37 +73,6 @@ namespaces() {
   if [[ -n "${TEMPORAL_NAMESPACE:-}" && "${TEMPORAL_NAMESPACE}" != default ]]; then
     echo "$TEMPORAL_NAMESPACE"
   fi
-}
-
-start_watchdog() {
-  local server_pid="$1" watched="$2"
-  # Detached loop: when the watched process (a test runner) dies, stop the server.
-  setsid bash -c '
-    while kill -0 "$1" 2>/dev/null && kill -0 "$2" 2>/dev/null; do sleep 2; done
-    if kill -0 "$2" 2>/dev/null; then
-      kill -TERM -- "-$2" 2>/dev/null || true
-      for _ in $(seq 1 30); do kill -0 "$2" 2>/dev/null || break; sleep 0.5; done
-      kill -KILL -- "-$2" 2>/dev/null || true
-      rm -f "$3"
-      if [ "$5" = 1 ]; then rm -rf "$4"; fi
-    fi
-  ' watchdog "$watched" "$server_pid" "$PID_FILE" "$DATA_DIR" "${TEMPORAL_DATA_DIR_TEMPORARY:-0}" </dev/null >/dev/null 2>&1 &
-  echo $! >"$WATCHDOG_PID_FILE"
-}
-
-stop_watchdog() {
-  [[ -f "$WATCHDOG_PID_FILE" ]] || return 0
-  local pid
-  pid="$(cat "$WATCHDOG_PID_FILE" 2>/dev/null || true)"
-  if [[ "$pid" =~ ^[0-9]+$ ]] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q watchdog; then
-    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-  fi
-  rm -f "$WATCHDOG_PID_FILE"
-}
-
-# The last lines this start wrote to the log.
-show_log_tail() {
-  tail -c +"$((LOG_OFFSET + 1))" "$LOG_FILE" | tail -n 20 >&2 || true
 }
 
 cmd_start() {
@@ -162,32 +118,14 @@ cmd_start() {
     done
   fi
 
-  echo "--- $(date -u +%FT%TZ) $cli ${args[*]}" >>"$LOG_FILE"
-  LOG_OFFSET="$(stat -c %s "$LOG_FILE")"
-  # setsid: the server leads its own process group, so stop can kill the whole group.
-  setsid "$cli" "${args[@]}" </dev/null >>"$LOG_FILE" 2>&1 &
-  pid=$!
-  echo "$pid" >"$PID_FILE"
-
-  local deadline=$((SECONDS + START_TIMEOUT))
-  until healthy "$cli"; do
-    if ! kill -0 "$pid" 2>/dev/null; then
-      rm -f "$PID_FILE"
-      echo "temporal: the Temporal dev server did not start (exited early); log: $LOG_FILE" >&2
-      show_log_tail
-      exit 1
-    fi
-    if ((SECONDS >= deadline)); then
-      echo "temporal: the Temporal dev server did not answer at $ADDRESS within ${START_TIMEOUT}s; log: $LOG_FILE" >&2
-      show_log_tail
-      cmd_stop >/dev/null
-      exit 1
-    fi
-    sleep 0.3
-  done
+  daemon_launch "$cli" "${args[@]}"
+  pid="$DAEMON_PID"
+  daemon_wait_ready "$START_TIMEOUT" "the Temporal dev server at $ADDRESS" healthy "$cli"
 
   if [[ -n "${TEMPORAL_WATCH_PID:-}" ]]; then
-    start_watchdog "$pid" "$TEMPORAL_WATCH_PID"
+    local delete_dir=""
+    if [[ "${TEMPORAL_DATA_DIR_TEMPORARY:-0}" == 1 ]]; then delete_dir="$DATA_DIR"; fi
+    daemon_start_watchdog "$pid" "$TEMPORAL_WATCH_PID" 15 "$delete_dir" >"$WATCHDOG_PID_FILE"
   fi
   if [[ "${TEMPORAL_HEADLESS:-0}" == 1 ]]; then
     log "ready at $ADDRESS (pid $pid, headless, log $LOG_FILE)"
@@ -198,22 +136,13 @@ cmd_start() {
 
 cmd_stop() {
   local pid
-  stop_watchdog
+  daemon_stop_watchdog "$WATCHDOG_PID_FILE"
   if ! pid="$(running_pid)"; then
     rm -f "$PID_FILE"
     log "not running ($DATA_DIR)"
     return 0
   fi
-  kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-  local i
-  for i in $(seq 1 50); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.2
-  done
-  if kill -0 "$pid" 2>/dev/null; then
-    kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
-    sleep 0.2
-  fi
+  daemon_kill "$pid" 10
   rm -f "$PID_FILE"
   log "stopped (pid $pid)"
 }

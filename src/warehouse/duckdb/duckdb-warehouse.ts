@@ -134,9 +134,11 @@ export class DuckDbWarehouse implements Warehouse {
 
   private async withinFileBudget<T>(budgets: { usual: string; file: string }, work: () => Promise<T>): Promise<T> {
     await run(this.writer, `SET memory_limit = ${sqlLiteral(budgets.file)}`);
+    await run(this.writer, 'SET preserve_insertion_order = false');
     try {
       return await work();
     } finally {
+      await run(this.writer, 'RESET preserve_insertion_order');
       await run(this.writer, `SET memory_limit = ${sqlLiteral(budgets.usual)}`);
     }
   }

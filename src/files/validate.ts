@@ -105,14 +105,12 @@ export type ValidationResult =
     };
 
 const HEADER_LIMIT = 64 * 1024;
-/** DuckDB's default; a legitimate record is a few KB, so anything longer is rejected at that line (by the byte scan). */
-const MAX_LINE_BYTES = MAX_RECORD_BYTES;
 /**
  * Memory: DuckDB's memory_limit bounds its buffer pool, not the CSV reader's buffers nor the Parquet writer's open
  * row groups. Small row groups keep validation within about 200 MB above the process, whatever the file's size
  * (docs/files.md). The reader's buffer stays at DuckDB's default of 16 MB. DuckDB drops a record longer than its
  * buffer without a reject (it then shows only as a row-count mismatch), which is why the byte scan, not the reader,
- * rejects every record over MAX_LINE_BYTES at its line before the reader runs.
+ * rejects every record over MAX_RECORD_BYTES (DuckDB's default max_line_size) at its line before the reader runs.
  */
 const CSV_BUFFER_BYTES = 16 * 1024 * 1024;
 const PARQUET_ROW_GROUP_ROWS = 16_384;
@@ -451,7 +449,7 @@ export const validateFile = async (input: ValidateFileInput): Promise<Validation
     const present = new Set<FileColumn>(columns);
     const csv =
       `read_csv(${sqlString(input.dataPath)}, header = true, auto_detect = false, all_varchar = true, strict_mode = true, ` +
-      `delim = ',', quote = '"', escape = '"', max_line_size = ${MAX_LINE_BYTES}, buffer_size = ${CSV_BUFFER_BYTES}, compression = '${gzip ? 'gzip' : 'none'}', ` +
+      `delim = ',', quote = '"', escape = '"', max_line_size = ${MAX_RECORD_BYTES}, buffer_size = ${CSV_BUFFER_BYTES}, compression = '${gzip ? 'gzip' : 'none'}', ` +
       `columns = {${columns.map((c) => `'${c}': 'VARCHAR'`).join(', ')}}`;
     const projection = FILE_COLUMNS.map((c) => (present.has(c) ? c : `NULL::VARCHAR AS ${c}`)).join(', ');
     const rows = (extra: string): string => `(SELECT ${projection} FROM ${csv}${extra}))`;
@@ -695,7 +693,7 @@ const structuralReason = (type: string, message: string): string => {
     case 'MISSING COLUMNS':
       return `wrong number of cells: ${message}`;
     case 'LINE SIZE OVER MAXIMUM':
-      return `record is longer than ${MAX_LINE_BYTES} bytes (no valid record comes close)`;
+      return `record is longer than ${MAX_RECORD_BYTES} bytes (no valid record comes close)`;
     default:
       return `${type.toLowerCase()}: ${message}`;
   }

@@ -31,8 +31,6 @@ export interface DailyScheduleOptions {
   taskQueue: string;
   catchupWindow?: string;
   checkIntervalMs?: number;
-  /** Drills: the file is late this long after the scheduled time, instead of at `deadline`. */
-  deadlineAfterMs?: number;
   /** Drills and the demo: the file is late at this instant (ISO 8601), whatever the scheduled time. */
   deadlineAt?: string;
 }
@@ -55,7 +53,6 @@ export const dailyScheduleOptions = (o: DailyScheduleOptions): ScheduleOptions =
       timeZone: o.timeZone,
       deadline: o.deadline,
       ...(o.checkIntervalMs !== undefined ? { checkIntervalMs: o.checkIntervalMs } : {}),
-      ...(o.deadlineAfterMs !== undefined ? { deadlineAfterMs: o.deadlineAfterMs } : {}),
       ...(o.deadlineAt !== undefined ? { deadlineAt: o.deadlineAt } : {}),
     },
   ];

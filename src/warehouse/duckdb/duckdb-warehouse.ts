@@ -123,7 +123,11 @@ export class DuckDbWarehouse implements Warehouse {
     return warehouse;
   }
 
-  /** Runs write work one at a time, in arrival order; file work within the file's memory budget. */
+  /**
+   * Runs write work one at a time, in arrival order. With budgets (a database file), file work runs within the
+   * file's memory budget and without insertion order kept, so its large inserts run in parallel; both come back
+   * afterwards. Every read the warehouse serves has its own ORDER BY, so no reader depends on insertion order.
+   */
   private exclusive<T>(work: () => Promise<T>, budget: 'usual' | 'file' = 'usual'): Promise<T> {
     const budgets = this.budgets;
     const budgeted = budget === 'file' && budgets ? () => this.withinFileBudget(budgets, work) : work;

@@ -1,4 +1,32 @@
+import { dirname, relative, resolve } from 'node:path';
 import tseslint from 'typescript-eslint';
+
+// Layers of src/, lowest first: a file may import its own layer or a lower one, never a higher one.
+const LAYER_RANK = { domain: 0, codec: 0, warehouse: 1, sources: 1, files: 2, activities: 3, workflows: 4, ops: 5, workers: 6, cli: 7 };
+const srcRoot = resolve(import.meta.dirname, 'src');
+const layerOf = (path) => {
+  const rel = relative(srcRoot, path);
+  if (rel.startsWith('..')) return undefined;
+  return LAYER_RANK[rel.split(/[\\/]/)[0]] === undefined ? undefined : rel.split(/[\\/]/)[0];
+};
+const layersPlugin = {
+  rules: {
+    'no-backward-import': {
+      meta: { type: 'problem', schema: [], messages: { backward: '{{from}} must not import from {{to}}, a higher layer (domain < warehouse, sources < files < activities < workflows < ops < workers < cli).' } },
+      create(context) {
+        const from = layerOf(context.filename);
+        if (from === undefined) return {};
+        const check = (node) => {
+          const spec = node.source?.value;
+          if (typeof spec !== 'string' || !spec.startsWith('.')) return;
+          const to = layerOf(resolve(dirname(context.filename), spec));
+          if (to !== undefined && LAYER_RANK[to] > LAYER_RANK[from]) context.report({ node, messageId: 'backward', data: { from, to } });
+        };
+        return { ImportDeclaration: check, ExportNamedDeclaration: check, ExportAllDeclaration: check, ImportExpression: check };
+      },
+    },
+  },
+};
 
 const ioModules = ['fs', 'path', 'child_process', 'net', 'http', 'https', 'crypto', 'os', 'stream', 'zlib', 'worker_threads'];
 
@@ -10,7 +38,9 @@ export default tseslint.config(
     languageOptions: {
       parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
     },
+    plugins: { layers: layersPlugin },
     rules: {
+      'layers/no-backward-import': 'error',
       '@typescript-eslint/no-floating-promises': 'error',
       '@typescript-eslint/consistent-type-imports': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],

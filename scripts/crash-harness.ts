@@ -18,11 +18,11 @@ import { generateFile, seededRandom } from '../src/files/generate.js';
 import { intakeInput } from '../src/files/intake.js';
 import { LocalDirLanding } from '../src/files/landing.js';
 import { DuckDbWarehouse } from '../src/warehouse/duckdb/duckdb-warehouse.js';
-import { endState, type EndState } from '../src/warehouse/faulty-warehouse.js';
+import { endState, type EndState } from '../testkit/faulty-warehouse.js';
 import type { FileRegistryEntry } from '../src/warehouse/port.js';
 import type { fileWorkflow } from '../src/workflows/file-workflow.js';
 import type { streamWorkflow } from '../src/workflows/stream-workflow.js';
-import type { StreamProgress } from '../src/workflows/definitions.js';
+import type { StreamProgress } from '../src/domain/workflow-api.js';
 import { freePort, repoRoot, startTemporal } from '../test/support/servers.js';
 
 const execFileAsync = promisify(execFile);

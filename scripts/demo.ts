@@ -21,13 +21,13 @@ import { FILE_COLUMNS } from '../src/domain/contract.js';
 import { addDays, businessDateOfInstant, previousDate } from '../src/domain/dates.js';
 import { CurrencyTotals, csvLine, generateFile, manifestFor, rowLine } from '../src/files/generate.js';
 import { ensureDailySchedule } from '../src/ops/schedule.js';
-import { instantOfLocalTime } from '../src/ops/schedule-time.js';
+import { instantOfLocalTime } from '../src/domain/schedule-time.js';
 import { startLandingWorkflow } from '../src/ops/start-landing.js';
 import { startStreamWorkflow } from '../src/ops/start-stream.js';
 import type { Transaction } from '../src/domain/contract.js';
 import type { Warehouse } from '../src/warehouse/port.js';
 import { dailyStateQuery, type dailyWorkflow, type DailyWorkflowResult } from '../src/workflows/daily-workflow.js';
-import { searchAttributes, workflowIds } from '../src/workflows/definitions.js';
+import { searchAttributes, workflowIds } from '../src/domain/workflow-api.js';
 
 export interface DemoResult {
   ok: boolean;

@@ -5,7 +5,7 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Command } from 'commander';
-import { writeBadCorpus } from '../src/files/bad-corpus.js';
+import { writeBadCorpus } from '../testkit/bad-corpus.js';
 
 const program = new Command('gen-bad-files')
   .description('Write every bad or edge-case input with its expected outcome (expected.json)')

@@ -14,7 +14,7 @@ import { chromium } from 'playwright-core';
 import { repoRoot } from '../src/cli/stack.js';
 import { addDays, businessDateOfInstant } from '../src/domain/dates.js';
 import type { dailyWorkflow } from '../src/workflows/daily-workflow.js';
-import { workflowIds } from '../src/workflows/definitions.js';
+import { workflowIds } from '../src/domain/workflow-api.js';
 
 const outDir = join(repoRoot, 'docs/screenshots');
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

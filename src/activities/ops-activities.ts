@@ -9,9 +9,9 @@ import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { businessDateOfInstant } from '../domain/dates.js';
 import { intakeInput } from '../files/intake.js';
 import { LocalDirLanding, type Landing, type LandingArea } from '../files/landing.js';
-import { startFileWorkflow } from '../ops/start-file.js';
+import { startFileWorkflow } from './start-file.js';
 import type { Warehouse } from '../warehouse/port.js';
-import { fileLandedSignal, searchAttributes, workflowIds, type FileLanded } from '../workflows/definitions.js';
+import { fileLandedSignal, searchAttributes, workflowIds, type FileLanded } from '../domain/workflow-api.js';
 
 /** What the late-file alert updates besides the log: the `pipeline_files_late` gauge. */
 export interface OpsMetrics {

@@ -18,7 +18,7 @@ import {
   searchAttributes,
   streamProgressQuery,
   workflowIds,
-} from '../workflows/definitions.js';
+} from '../domain/workflow-api.js';
 import { landingStateQuery } from '../workflows/landing-workflow.js';
 import { connectClient, streamSourceId } from './context.js';
 import { renderHistory, renderPartition, renderReport, renderTotals, table } from './render.js';

@@ -7,8 +7,8 @@ import type { Config } from '../config.js';
 import { businessDateOfInstant } from '../domain/dates.js';
 import { intakeInput } from '../files/intake.js';
 import { LocalDirLanding } from '../files/landing.js';
-import { startFileWorkflow } from '../ops/start-file.js';
-import { fileProgressQuery, workflowIds, type FileStage } from '../workflows/definitions.js';
+import { startFileWorkflow } from '../activities/start-file.js';
+import { fileProgressQuery, workflowIds, type FileStage } from '../domain/workflow-api.js';
 import type { FileWorkflowResult } from '../workflows/file-workflow.js';
 
 const STEPS: FileStage[] = ['register', 'validate', 'stage', 'replace', 'publish', 'applied'];

@@ -14,7 +14,6 @@ import {
   type StreamEvent,
   type Transaction,
 } from './contract.js';
-import type { StreamReject } from '../warehouse/port.js';
 import { businessDate, isCalendarDate } from './dates.js';
 
 /** A raw record as read from a source: its offset and the payload text as received. */
@@ -149,3 +148,11 @@ export const parseStreamRecords = ({ sourceId, records, timeZone }: ParseStreamR
   }
   return { events, rejects, unknownFields, offsets };
 };
+
+/** An event refused by the contract, kept verbatim with the reason. */
+export interface StreamReject {
+  offset: number;
+  reason: string;
+  /** The event as received (JSON text), stored verbatim. */
+  raw: string;
+}

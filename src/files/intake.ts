@@ -3,7 +3,7 @@
  * workflow id and search attributes. Validation, inside the workflow, has the final word on every field.
  */
 import { createHash } from 'node:crypto';
-import type { FileWorkflowInput } from '../workflows/file-workflow.js';
+import type { FileWorkflowInput } from '../domain/workflow-api.js';
 import { fileKindSchema } from '../domain/contract.js';
 import type { Landing, StoredIn } from './landing.js';
 

@@ -35,9 +35,9 @@ export interface QuarantineReport {
   quarantinedAt: string;
 }
 
-export type LandingArea = 'processed' | 'quarantine';
-/** Where to read a file from: just landed, or a kept delivery (operator replays). */
-export type StoredIn = 'incoming' | { area: LandingArea; sha256: string };
+import type { LandingArea, StoredIn } from '../domain/workflow-api.js';
+
+export type { LandingArea, StoredIn };
 
 export interface Landing {
   /** Human-readable location, for logs and the UI (`dir:/srv/landing`, `gs://bucket/prefix`). */

@@ -17,9 +17,9 @@ import {
   type ScheduleHandle,
   type ScheduleOptions,
 } from '@temporalio/client';
-import { searchAttributes } from '../workflows/definitions.js';
+import { searchAttributes } from '../domain/workflow-api.js';
 import type { DailyWorkflowInput } from '../workflows/daily-workflow.js';
-import { businessDateForRun, minutesOfDay } from './schedule-time.js';
+import { businessDateForRun, minutesOfDay } from '../domain/schedule-time.js';
 
 export interface DailyScheduleOptions {
   clientId: string;

@@ -1,6 +1,6 @@
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { WorkflowIdConflictPolicy } from '@temporalio/common';
-import { searchAttributes, workflowIds } from '../workflows/definitions.js';
+import { searchAttributes, workflowIds } from '../domain/workflow-api.js';
 import type { landingWorkflow, LandingWorkflowInput } from '../workflows/landing-workflow.js';
 
 /**

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { WorkflowIdConflictPolicy } from '@temporalio/common';
-import { searchAttributes, workflowIds } from '../workflows/definitions.js';
+import { searchAttributes, workflowIds } from '../domain/workflow-api.js';
 import type { streamWorkflow, StreamWorkflowInput } from '../workflows/stream-workflow.js';
 
 export interface StartStreamInput {

@@ -3,6 +3,7 @@
  * Adapters: DuckDB (local default, src/warehouse/duckdb) and BigQuery (src/warehouse/bigquery).
  * Every operation is idempotent or guarded, because activities are retried.
  */
+import type { StreamReject } from '../domain/stream-event.js';
 import type { FileKind, InputIssue, Transaction } from '../domain/contract.js';
 
 export type RowStatus = 'provisional' | 'reconciled' | 'amended';
@@ -12,12 +13,7 @@ export const FINAL_STATUS: Record<FileKind, Exclude<RowStatus, 'provisional'>> =
 };
 
 /** An event that failed the contract, kept in quarantine with its reason. */
-export interface StreamReject {
-  offset: number;
-  reason: string;
-  /** The event as received (JSON text), stored verbatim. */
-  raw: string;
-}
+export type { StreamReject };
 
 export interface StreamBatch {
   /** Deterministic from source and start cursor, so a retried batch is recognised. */

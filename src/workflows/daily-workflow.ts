@@ -21,8 +21,8 @@ import {
 } from '@temporalio/workflow';
 import { defineSearchAttributeKey, SearchAttributeType, WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { createOpsActivities, FileRunState } from '../activities/ops-activities.js';
-import { businessDateForRun, formatDuration, reconciliationDeadline } from '../ops/schedule-time.js';
-import { fileLandedSignal, searchAttributes, workflowIds, type FileLanded } from './definitions.js';
+import { businessDateForRun, formatDuration, reconciliationDeadline } from '../domain/schedule-time.js';
+import { fileLandedSignal, searchAttributes, workflowIds, type FileLanded } from '../domain/workflow-api.js';
 
 export interface DailyWorkflowInput {
   clientId: string;

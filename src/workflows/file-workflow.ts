@@ -14,33 +14,11 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { createFileActivities } from '../activities/file-activities.js';
-import type { StoredIn } from '../files/landing.js';
-import type { FileKind } from '../domain/contract.js';
-import type { DateChange } from '../warehouse/port.js';
-import { fileProgressQuery, searchAttributes, type FileStage } from './definitions.js';
+import { fileProgressQuery, searchAttributes, type FileStage, type FileWorkflowInput, type FileWorkflowResult } from '../domain/workflow-api.js';
 
-export interface FileWorkflowInput {
-  clientId: string;
-  fileId: string;
-  /** Digest from the manifest; validation checks the bytes against it. */
-  sha256: string;
-  /** From a first read of the manifest, for ids and search attributes; validation has the final word. */
-  kind: FileKind | 'unknown';
-  covers: string[];
-  sequence: number;
-  /** Where the file is read from: the landing area, or a kept copy for a replay. */
-  from: StoredIn;
-  /** The client's business date when the file was picked up; a file covering a later date is rejected. */
-  today?: string;
-  /** Operator replay: reruns a stored file, even over a newer sequence. */
-  replay: boolean;
-}
+export type { FileWorkflowInput, FileWorkflowResult };
 
-export interface FileWorkflowResult {
-  outcome: 'applied' | 'duplicate';
-  changeId: string | null;
-  dates: Array<Pick<DateChange, 'eventDate' | 'fromVersion' | 'toVersion' | 'rowsBefore' | 'rowsAfter'> & { diffCount: number }>;
-}
+
 
 type FileActivities = ReturnType<typeof createFileActivities>;
 

@@ -18,7 +18,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { createOpsActivities } from '../activities/ops-activities.js';
-import { replayFileSignal, searchAttributes, type ReplayRequest } from './definitions.js';
+import { replayFileSignal, searchAttributes, type ReplayRequest } from '../domain/workflow-api.js';
 
 export interface LandingWorkflowInput {
   clientId: string;

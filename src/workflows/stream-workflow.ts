@@ -22,7 +22,7 @@ import {
   streamProgressQuery,
   type StreamCounters,
   type StreamProgress,
-} from './definitions.js';
+} from '../domain/workflow-api.js';
 
 export type { StreamCounters };
 

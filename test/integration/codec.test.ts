@@ -15,7 +15,7 @@ import { failureConverterPath, pipelineDataConverter } from '../../src/codec/dat
 import { generateFile } from '../../src/files/generate.js';
 import { intakeInput } from '../../src/files/intake.js';
 import { LocalDirLanding } from '../../src/files/landing.js';
-import { startFileWorkflow } from '../../src/ops/start-file.js';
+import { startFileWorkflow } from '../../src/activities/start-file.js';
 import { DuckDbWarehouse } from '../../src/warehouse/duckdb/duckdb-warehouse.js';
 import { workflowBundle } from '../../src/workers/bundle.js';
 import { createActivities } from '../../src/workers/pipeline-worker.js';

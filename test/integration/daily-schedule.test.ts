@@ -12,11 +12,11 @@ import type { AlertInput, FileRunState, createOpsActivities } from '../../src/ac
 import { createOpsActivities as makeOpsActivities } from '../../src/activities/ops-activities.js';
 import { LocalDirLanding } from '../../src/files/landing.js';
 import { addDays, businessDateOfInstant, previousDate } from '../../src/domain/dates.js';
-import { businessDateForRun, instantOfLocalTime } from '../../src/ops/schedule-time.js';
+import { businessDateForRun, instantOfLocalTime } from '../../src/domain/schedule-time.js';
 import { dailyScheduleId, ensureDailySchedule, SCHEDULE_POLICIES, triggerDailySchedule } from '../../src/ops/schedule.js';
 import { DuckDbWarehouse } from '../../src/warehouse/duckdb/duckdb-warehouse.js';
 import { workflowBundle } from '../../src/workers/bundle.js';
-import { fileLandedSignal, searchAttributes } from '../../src/workflows/definitions.js';
+import { fileLandedSignal, searchAttributes } from '../../src/domain/workflow-api.js';
 import { dailyStateQuery, type dailyWorkflow, type DailyWorkflowInput } from '../../src/workflows/daily-workflow.js';
 import { repoRoot } from '../support/servers.js';
 

@@ -12,7 +12,7 @@ import type { Transaction } from '../../src/domain/contract.js';
 import { generateDateRows, generateFile, type GeneratedRow } from '../../src/files/generate.js';
 import { BigQueryWarehouse } from '../../src/warehouse/bigquery/bigquery-warehouse.js';
 import type { Warehouse } from '../../src/warehouse/port.js';
-import { fileProgressQuery } from '../../src/workflows/definitions.js';
+import { fileProgressQuery } from '../../src/domain/workflow-api.js';
 import { startTestPipeline, type TestPipeline } from '../support/pipeline.js';
 import { batchOf } from '../support/warehouse-contract.js';
 

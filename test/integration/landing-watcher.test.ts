@@ -14,7 +14,7 @@ import { LocalDirLanding } from '../../src/files/landing.js';
 import { startLandingWorkflow } from '../../src/ops/start-landing.js';
 import { DuckDbWarehouse } from '../../src/warehouse/duckdb/duckdb-warehouse.js';
 import { createPipelineWorker } from '../../src/workers/pipeline-worker.js';
-import { replayFileSignal } from '../../src/workflows/definitions.js';
+import { replayFileSignal } from '../../src/domain/workflow-api.js';
 import { landingStateQuery, type LandingState } from '../../src/workflows/landing-workflow.js';
 
 const waitFor = async <T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 60_000): Promise<T> => {

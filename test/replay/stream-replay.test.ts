@@ -16,7 +16,7 @@ import { generateFile } from '../../src/files/generate.js';
 import { startStreamWorkflow } from '../../src/ops/start-stream.js';
 import { SimulatedFeed } from '../../src/sources/simulated-feed.js';
 import { workflowBundle } from '../../src/workers/bundle.js';
-import { flushSignal, pauseSignal, resumeSignal, streamProgressQuery } from '../../src/workflows/definitions.js';
+import { flushSignal, pauseSignal, resumeSignal, streamProgressQuery } from '../../src/domain/workflow-api.js';
 import { startTestPipeline, temporalAddress } from '../support/pipeline.js';
 import { repoRoot } from '../support/servers.js';
 

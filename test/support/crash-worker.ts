@@ -15,7 +15,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { FaultInjector } from '../../src/activities/file-activities.js';
 import { loadConfig } from '../../src/config.js';
 import { DuckDbWarehouse } from '../../src/warehouse/duckdb/duckdb-warehouse.js';
-import { WRITE_METHODS } from '../../src/warehouse/faulty-warehouse.js';
+import { WRITE_METHODS } from '../../testkit/faulty-warehouse.js';
 import { startWorker } from '../../src/workers/main.js';
 
 const [crashPoint, crashNth] = (process.env.CRASH_AT ?? '').split(':');

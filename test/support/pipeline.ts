@@ -12,7 +12,7 @@ import type { FaultInjector } from '../../src/activities/file-activities.js';
 import type { StreamMetrics } from '../../src/activities/stream-activities.js';
 import { intakeInput } from '../../src/files/intake.js';
 import { LocalDirLanding } from '../../src/files/landing.js';
-import { startFileWorkflow } from '../../src/ops/start-file.js';
+import { startFileWorkflow } from '../../src/activities/start-file.js';
 import type { TransactionSource } from '../../src/sources/source.js';
 import { DuckDbWarehouse } from '../../src/warehouse/duckdb/duckdb-warehouse.js';
 import type { Warehouse } from '../../src/warehouse/port.js';

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { formatIssue } from '../../src/domain/contract.js';
-import { CORPUS_TODAY, writeBadCorpus } from '../../src/files/bad-corpus.js';
+import { CORPUS_TODAY, writeBadCorpus } from '../../testkit/bad-corpus.js';
 import { validateFile } from '../../src/files/validate.js';
 
 const dir = await mkdtemp(join(tmpdir(), 'bad-corpus-'));

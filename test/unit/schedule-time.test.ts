@@ -7,7 +7,7 @@ import {
   instantOfLocalTime,
   minutesOfDay,
   reconciliationDeadline,
-} from '../../src/ops/schedule-time.js';
+} from '../../src/domain/schedule-time.js';
 
 const NY = 'America/New_York';
 const at = (iso: string): number => Date.parse(iso);

@@ -2,13 +2,8 @@ import { describe, expect, it } from 'vitest';
 import type { Transaction } from '../../src/domain/contract.js';
 import { canonicalAmount, sumDecimals } from '../../src/domain/decimal.js';
 import { parseStreamRecords } from '../../src/domain/stream-event.js';
-import {
-  INVALID_VARIANTS,
-  SimulatedFeed,
-  expectedCounts,
-  type FeedClock,
-  type SimulatedFeedConfig,
-} from '../../src/sources/simulated-feed.js';
+import { INVALID_VARIANTS, SimulatedFeed, type FeedClock, type SimulatedFeedConfig } from '../../src/sources/simulated-feed.js';
+import { expectedCounts } from '../../testkit/feed-expectations.js';
 import { SourceError } from '../../src/sources/source.js';
 
 /** Virtual time: sleeping just moves the clock, so rate tests are exact and instant. */

@@ -9,9 +9,9 @@ import { createHash } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { AMOUNT_PATTERN, FILE_COLUMNS, ISO_4217, type FileKind } from '../domain/contract.js';
-import { formatDecimal, parseDecimal } from '../domain/decimal.js';
-import { csvLine, generateDateRows, manifestFor, type GeneratedRow } from './generate.js';
+import { AMOUNT_PATTERN, FILE_COLUMNS, ISO_4217, type FileKind } from '../src/domain/contract.js';
+import { formatDecimal, parseDecimal } from '../src/domain/decimal.js';
+import { csvLine, generateDateRows, manifestFor, type GeneratedRow } from '../src/files/generate.js';
 
 /** The client's business date the corpus is validated at (for the future-date cases). */
 export const CORPUS_TODAY = '2026-11-25';

@@ -4,7 +4,11 @@
  */
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import { defineQuery, defineSignal } from '@temporalio/workflow';
-import type { FileKind } from '../domain/contract.js';
+import type { FileKind } from './contract.js';
+
+export type LandingArea = 'processed' | 'quarantine';
+/** Where to read a file from: just landed, or a kept delivery (operator replays). */
+export type StoredIn = 'incoming' | { area: LandingArea; sha256: string };
 
 /** Custom search attributes; the local stack registers them (scripts/temporal.sh), production once per namespace. */
 export const searchAttributes = {
@@ -105,3 +109,31 @@ export interface StreamProgress extends StreamCounters {
   generation: number;
 }
 export const streamProgressQuery = defineQuery<StreamProgress>('streamProgress');
+
+/** One delivered file, as the landing watcher, the CLI and replays start it. */
+export interface FileWorkflowInput {
+  clientId: string;
+  fileId: string;
+  /** Digest from the manifest; validation checks the bytes against it. */
+  sha256: string;
+  /** From a first read of the manifest, for ids and search attributes; validation has the final word. */
+  kind: FileKind | 'unknown';
+  covers: string[];
+  sequence: number;
+  /** Where the file is read from: the landing area, or a kept copy for a replay. */
+  from: StoredIn;
+  /** The client's business date when the file was picked up; a file covering a later date is rejected. */
+  today?: string;
+  /** Operator replay: reruns a stored file, even over a newer sequence. */
+  replay: boolean;
+}
+
+/** What a file run returns: counts and versions per date, never rows. */
+export interface FileWorkflowResult {
+  outcome: 'applied' | 'duplicate';
+  changeId: string | null;
+  dates: Array<{ eventDate: string; fromVersion: number; toVersion: number; rowsBefore: number; rowsAfter: number; diffCount: number }>;
+}
+
+/** The file workflow's signature, for typed handles outside the workflow bundle. */
+export type FileWorkflowFn = (input: FileWorkflowInput) => Promise<FileWorkflowResult>;

@@ -7,8 +7,8 @@
  * either before the call reaches the warehouse or after it returned — the worst case, where the write
  * happened but the caller sees an error and retries it.
  */
-import { seededRandom } from '../files/generate.js';
-import { WarehouseError, type Warehouse } from './port.js';
+import { seededRandom } from '../src/files/generate.js';
+import { WarehouseError, type Warehouse } from '../src/warehouse/port.js';
 
 /** Methods the activities write through; reads, migrate and close are never failed. */
 export const WRITE_METHODS = [

@@ -3,7 +3,7 @@
  * so the daily workflow uses it directly. Deadlines are computed from local wall time, never by adding
  * hours to midnight, so 23- and 25-hour days (DST) put them where a person in that zone expects.
  */
-import { addDays, businessDateOfInstant, previousDate, utcOffsetMs } from '../domain/dates.js';
+import { addDays, businessDateOfInstant, previousDate, utcOffsetMs } from './dates.js';
 
 const MS_PER_DAY = 86_400_000;
 const TIME_OF_DAY = /^([01]\d|2[0-3]):([0-5]\d)$/;

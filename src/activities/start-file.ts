@@ -1,10 +1,9 @@
 import { WorkflowExecutionAlreadyStartedError, type Client, type WorkflowHandle } from '@temporalio/client';
 import { WorkflowIdReusePolicy } from '@temporalio/common';
-import { workflowIds } from '../workflows/definitions.js';
-import type { fileWorkflow, FileWorkflowInput } from '../workflows/file-workflow.js';
+import { workflowIds, type FileWorkflowFn, type FileWorkflowInput } from '../domain/workflow-api.js';
 
 export type StartFileResult =
-  | { started: true; handle: WorkflowHandle<typeof fileWorkflow>; workflowId: string }
+  | { started: true; handle: WorkflowHandle<FileWorkflowFn>; workflowId: string }
   | { started: false; workflowId: string; reason: string };
 
 /**
@@ -21,7 +20,7 @@ export const startFileWorkflow = async (
     ? workflowIds.replay(input.clientId, input.fileId, input.sha256, requestId ?? 'manual')
     : workflowIds.file(input.clientId, input.kind, input.covers, input.fileId, input.sha256);
   try {
-    const handle = await client.workflow.start<typeof fileWorkflow>('fileWorkflow', {
+    const handle = await client.workflow.start<FileWorkflowFn>('fileWorkflow', {
       taskQueue,
       workflowId,
       args: [input],

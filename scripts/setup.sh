@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Prepares the local stack: npm packages, the Temporal CLI and test server, the
-# BigQuery emulator. Idempotent; a second run only checks stamps.
+# BigQuery emulator, Prometheus and promtool. Idempotent; a second run only checks stamps.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -11,6 +11,9 @@ VENV="$TOOLS/venv"
 BIN="$TOOLS/bin"
 REQUIREMENTS="tools/requirements.txt"
 EMULATOR_REQUIREMENTS="tools/emulator-requirements.txt"
+# Prometheus server and promtool from Debian's package, unpacked into .tools (no root, no install): the alert
+# rules are checked with promtool and one alert is proven against a running server in the tests.
+PROMETHEUS_DEB_VERSION="2.42.0+ds-5+deb12u1"
 # Last version `go install pkg@version` accepts (later go.mod files carry a replace directive).
 TEMPORAL_GO_VERSION="v1.5.1"
 
@@ -129,6 +132,37 @@ install_emulator() {
   write_stamp emulator "$want"
 }
 
+# apt-get download needs package lists; without readable system lists, a private copy in .tools/apt is made
+# (apt-get update as an ordinary user, into directories it owns).
+apt_download() {
+  local spec="$1" dir="$2"
+  (cd "$dir" && apt-get download "$spec") >>"$TOOLS/apt.log" 2>&1 && return 0
+  local apt="$TOOLS/apt"
+  mkdir -p "$apt/lists/partial" "$apt/archives/partial"
+  local opts=(-o "Dir::State::Lists=$apt/lists" -o "Dir::Cache=$apt" -o "Dir::Cache::archives=$apt/archives" -o Debug::NoLocking=1)
+  apt-get "${opts[@]}" update >>"$TOOLS/apt.log" 2>&1 || return 1
+  (cd "$dir" && apt-get "${opts[@]}" download "$spec") >>"$TOOLS/apt.log" 2>&1
+}
+
+install_prometheus() {
+  local want="$PROMETHEUS_DEB_VERSION" dir="$TOOLS/prometheus"
+  if stamp_matches prometheus "$want" && [[ -x "$BIN/promtool" && -x "$BIN/prometheus" ]]; then
+    return 0
+  fi
+  command -v apt-get >/dev/null 2>&1 && command -v dpkg >/dev/null 2>&1 ||
+    die "Prometheus comes from Debian's package here: apt-get and dpkg are needed (or put prometheus and promtool in .tools/bin)"
+  say "installing Prometheus $want (apt-get download + dpkg -x into .tools/prometheus, log .tools/apt.log)"
+  rm -rf "$dir" && mkdir -p "$dir/deb"
+  apt_download "prometheus=$want" "$dir/deb" ||
+    { tail -n 5 "$TOOLS/apt.log" >&2; die "apt-get download prometheus=$want failed (log: .tools/apt.log)"; }
+  dpkg -x "$dir"/deb/prometheus_*.deb "$dir/root"
+  rm -rf "$dir/deb"
+  ln -sfn ../prometheus/root/usr/bin/prometheus "$BIN/prometheus"
+  ln -sfn ../prometheus/root/usr/bin/promtool "$BIN/promtool"
+  "$BIN/promtool" --version >/dev/null 2>&1 || die "$BIN/promtool does not run"
+  write_stamp prometheus "$want"
+}
+
 main() {
   check_prerequisites
   mkdir -p "$BIN"
@@ -140,6 +174,7 @@ main() {
   install_npm_packages
   install_temporal
   install_emulator
+  install_prometheus
   say "ready ($("$BIN/temporal" --version 2>/dev/null | head -n1))"
 }
 

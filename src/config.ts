@@ -56,6 +56,8 @@ export const configSchema = z
     SCHEDULE_TIME: timeOfDay.default('00:05'),
     RECONCILIATION_DEADLINE: timeOfDay.default('06:00'),
     ALERT_WEBHOOK_URL: z.string().url().optional(),
+    /** Address /metrics, the read API and the SDK's metrics listen on; 0.0.0.0 in a container Prometheus scrapes. */
+    METRICS_HOST: z.string().default('127.0.0.1'),
     METRICS_PORT: port.default(9464),
     /** The Temporal SDK's own Prometheus endpoint; METRICS_PORT + 1 when unset, off when 0. */
     SDK_METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),

@@ -61,11 +61,11 @@ export const startWorker = async (config: Config, extra: Partial<PipelineDeps> =
   Runtime.install({
     logger: new DefaultLogger(config.LOG_LEVEL),
     ...(config.SDK_METRICS_PORT
-      ? { telemetryOptions: { metrics: { prometheus: { bindAddress: `127.0.0.1:${config.SDK_METRICS_PORT}` } } } }
+      ? { telemetryOptions: { metrics: { prometheus: { bindAddress: `${config.METRICS_HOST}:${config.SDK_METRICS_PORT}` } } } }
       : {}),
   });
   const metrics = new PipelineMetrics();
-  const metricsServer = await metrics.serve(config.METRICS_PORT);
+  const metricsServer = await metrics.serve(config.METRICS_PORT, config.METRICS_HOST);
   const warehouse = await openWarehouse(config);
   const source = await simulatedSource(config);
   const deps: PipelineDeps = {

@@ -22,12 +22,23 @@ export interface WorkerProcess {
 
 const READY_BANNER = 'worker on task queue';
 
+/** What a worker process runs: by default the bare worker; CLI_WORKER is `npm run cli -- worker` (operating activities, read API). */
+export interface WorkerEntry {
+  args: string[];
+  readyBanner: string;
+}
+export const CLI_WORKER: WorkerEntry = { args: ['src/cli/main.ts', 'worker'], readyBanner: 'metrics and read API on' };
+
 /**
  * Starts `src/workers/main.ts` under the tsx loader. Node runs the worker itself (`node --import tsx`, not the
  * `tsx` launcher, which would put a second process in between that a SIGKILL could not pass through).
  */
-export const spawnWorkerProcess = (env: Record<string, string>, opts: { readyTimeoutMs?: number } = {}): WorkerProcess => {
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'src/workers/main.ts')], {
+export const spawnWorkerProcess = (
+  env: Record<string, string>,
+  opts: { readyTimeoutMs?: number; entry?: WorkerEntry } = {},
+): WorkerProcess => {
+  const entry = opts.entry ?? { args: ['src/workers/main.ts'], readyBanner: READY_BANNER };
+  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', ...entry.args.map((a, i) => (i === 0 ? join(repoRoot, a) : a))], {
     cwd: repoRoot,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -45,7 +56,7 @@ export const spawnWorkerProcess = (env: Record<string, string>, opts: { readyTim
     );
     const onData = (chunk: Buffer): void => {
       log += chunk.toString();
-      if (log.includes(READY_BANNER)) {
+      if (log.includes(entry.readyBanner)) {
         clearTimeout(timer);
         resolve();
       }

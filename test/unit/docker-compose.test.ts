@@ -28,7 +28,7 @@ interface ComposeService {
   volumes?: string[];
   secrets?: string[];
   healthcheck?: { test: string[] };
-  deploy?: { replicas?: number | string };
+  deploy?: { replicas?: number | string; resources?: { limits?: { memory?: string } } };
 }
 
 interface ComposeFile {
@@ -181,6 +181,7 @@ describe('docker-compose.yml', () => {
     const worker = service('worker');
     expect(worker.environment?.WAREHOUSE).toBe('duckdb');
     expect(worker.deploy?.replicas).toBe(1);
+    expect(worker.deploy?.resources?.limits?.memory).toBe('1g');
     expect(worker.volumes).toContain('worker-data:/app/.data');
     expect(worker.ports).toBeUndefined();
     const overlay = service('worker', bigquery);

@@ -254,6 +254,11 @@ describe('Dockerfile', () => {
     expect(dockerfile).toContain('CMD ["npx", "tsx", "src/cli/main.ts", "worker"]');
   });
 
+  it('keeps secrets, local tools and data out of the build context', () => {
+    const ignored = read('.dockerignore').split('\n').filter((l) => l !== '' && !l.startsWith('#'));
+    expect(ignored).toEqual(expect.arrayContaining(['deploy/secrets', 'deploy/stack.env', 'node_modules', '.tools', '.data']));
+  });
+
   it('builds both workflow bundles into the image and points the worker at the plain one', () => {
     expect(dockerfile).toMatch(/src\/workers\/bundle\.ts --out dist\/workflow-bundle\.js\b/);
     expect(dockerfile).toMatch(/--out dist\/workflow-bundle-codec\.js --with-codec/);

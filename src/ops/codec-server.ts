@@ -68,8 +68,8 @@ const parsePayloads = (body: string): Payload[] => {
   } catch {
     throw new BadRequest(400, 'body is not JSON');
   }
-  const payloads = (parsed as { payloads?: unknown } | null)?.payloads ?? [];
-  if (!Array.isArray(payloads)) throw new BadRequest(400, 'payloads must be an array');
+  const payloads = typeof parsed === 'object' && parsed !== null ? (parsed as { payloads?: unknown }).payloads : undefined;
+  if (!Array.isArray(payloads)) throw new BadRequest(400, 'body must be {"payloads": [...]}');
   return payloads.map((p: unknown, i) => {
     const { metadata, data } = (p ?? {}) as JsonPayload;
     const metadataOk = metadata === undefined || metadata === null || (typeof metadata === 'object' && Object.values(metadata).every(isBase64));

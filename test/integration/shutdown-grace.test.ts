@@ -78,5 +78,5 @@ describe('worker shutdown grace', () => {
     } finally {
       await connection.close();
     }
-  });
+  }, 400_000);
 });

@@ -74,7 +74,7 @@ The pipeline is up for client ${config.CLIENT_ID} (${config.CLIENT_TIME_ZONE}).
   landing watcher    landing/${config.CLIENT_ID} watching ${config.LANDING_DIR}
   warehouse          ${config.WAREHOUSE === 'duckdb' ? config.DUCKDB_PATH : `BigQuery ${config.BIGQUERY_PROJECT}.${config.BIGQUERY_DATASET}`}
   metrics            ${localUrl(config.METRICS_ADDRESS, config.METRICS_PORT)}/metrics (pipeline), ${localUrl(config.METRICS_ADDRESS, config.SDK_METRICS_PORT ?? 0)}/metrics (Temporal SDK)
-  codec server       ${codecServer ? `${codecServer.url} (the UI decodes payloads through it${startedServer ? '' : '; a dev server started earlier without it shows ciphertext until restarted'})` : 'off (payloads are not encrypted: PAYLOAD_KEY unset)'}
+  codec server       ${codecServer ? `${codecServer.url} (the UI decodes payloads through it${startedServer ? '' : '; a dev server started earlier without it shows ciphertext until restarted'}${config.CODEC_SERVER_TOKEN ? '; CODEC_SERVER_TOKEN is set, which the local UI cannot send: unset it for the local UI' : ''})` : 'off (payloads are not encrypted: PAYLOAD_KEY unset)'}
 
 In another terminal:
   npm run cli -- generate --kind reconciliation      drop a demo reconciliation for yesterday into the landing dir

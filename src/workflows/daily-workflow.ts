@@ -133,7 +133,8 @@ export async function dailyWorkflow(input: DailyWorkflowInput): Promise<DailyWor
   if (!deadlinePassed) {
     // A run started while no worker was up (an outage at midnight) first runs hours later: a timer of
     // "deadline - start time" set then would fire that much after the deadline. Date.now() in a workflow is the
-    // time of the current workflow task, recorded in history, so it replays the same.
+    // time of the current workflow task, recorded in history, so it replays the same. (SDK 1.24's runStartTime,
+    // documented as the run's start, is the first task's time too; this no longer depends on that.)
     const from = patched(DEADLINE_FROM_WORKFLOW_CLOCK)
       ? // eslint-disable-next-line no-restricted-syntax -- the sandbox's deterministic clock is exactly what is wanted here
         Date.now()

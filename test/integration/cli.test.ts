@@ -55,7 +55,6 @@ describe('cli', () => {
     const commands = [
       [], ['up'], ['stack'], ['stack', 'start'], ['stack', 'stop'], ['worker'], ['reconcile'], ['amend'], ['replay'], ['status'], ['report'],
       ['totals'], ['stream'], ['stream', 'pause'], ['stream', 'progress'], ['files'], ['late'], ['schedule'], ['schedule', 'trigger'], ['generate'],
-      ['codec-server'], ['search-attributes'], ['daily'], ['daily', 'rerun'],
     ];
     const results = await Promise.all(commands.map((c) => cli(...c, '--help')));
     for (const [i, r] of results.entries()) {

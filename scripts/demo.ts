@@ -156,6 +156,12 @@ export const runDemo = async (options: { keep?: boolean; log?: (line: string) =>
     TEMPORAL_WATCH_PID: String(process.pid),
     ...(options.keep ? { TEMPORAL_UI_PORT: String(uiPort) } : { TEMPORAL_HEADLESS: '1' }),
   };
+  /** `pipeline_files_late{client="acme"}` once it reads `value` (or what it reads after 15 s). */
+  const lateGaugeReaches = async (value: string): Promise<string | undefined> => {
+    const read = async (): Promise<string | undefined> =>
+      /pipeline_files_late\{client="acme"\} (\d+)/.exec(await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text())?.[1];
+    return waitFor('the late-file gauge', async () => ((await read()) === value ? value : undefined), 15_000).catch(read);
+  };
   const checks: DemoResult['checks'] = [];
   const check = (name: string, ok: boolean, detail = ''): void => {
     checks.push({ name, ok, detail });
@@ -232,8 +238,8 @@ export const runDemo = async (options: { keep?: boolean; log?: (line: string) =>
       staticSummary: `Late-file drill: ${clientId}'s reconciliation of ${earlier} with a 3-second deadline`,
     });
     await waitFor('the late alert', async () => (await dailyEarlier.describe()).typedSearchAttributes.get(searchAttributes.LateFile) === true && webhook.posts.length > 0);
-    const metricsText = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
-    const lateGauge = /pipeline_files_late\{client="acme"\} (\d+)/.exec(metricsText)?.[1];
+    // The gauge is a visibility count: it follows the search attribute within a moment.
+    const lateGauge = await lateGaugeReaches('1');
     say(`UI: ${dailyEarlier.workflowId} has LateFile = true (filter: LateFile = true); log: LATE FILE …`);
     say(`webhook received: ${JSON.stringify(webhook.posts[0]?.text)}`);
     say(`metrics: pipeline_files_late{client="acme"} ${lateGauge}`);
@@ -265,7 +271,7 @@ export const runDemo = async (options: { keep?: boolean; log?: (line: string) =>
     const lateApplied = await submitFile({ config, client, path: lateFile.dataPath, expectKind: 'reconciliation', progress: false, log: say });
     const lateResult = await dailyEarlier.result();
     const lateAfter = (await dailyEarlier.describe()).typedSearchAttributes.get(searchAttributes.LateFile);
-    const gaugeAfter = /pipeline_files_late\{client="acme"\} (\d+)/.exec(await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text())?.[1];
+    const gaugeAfter = await lateGaugeReaches('0');
     say(`${lateApplied.workflowId}: ${lateApplied.status}; ${dailyEarlier.workflowId}: ${lateResult.outcome}, late by ${Math.round((lateResult.lateByMs ?? 0) / 1000)} s; LateFile = ${lateAfter}`);
     say(`webhook received: ${JSON.stringify(webhook.posts.at(-1)?.text)}`);
     check('the alert clears when the file lands, and how late it was is recorded', lateAfter === false && gaugeAfter === '0' && lateResult.late && (lateResult.lateByMs ?? 0) > 0 && webhook.posts.at(-1)?.event === 'resolved');

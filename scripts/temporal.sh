@@ -14,6 +14,8 @@
 #   TEMPORAL_WATCH_PID       stop the server when this process exits (tests)
 #   TEMPORAL_DATA_DIR_TEMPORARY=1  with TEMPORAL_WATCH_PID: also delete the data dir then
 #   TEMPORAL_BIN             CLI to use (.tools/bin/temporal, then PATH)
+#   TEMPORAL_UI_CODEC_ENDPOINT  the UI decodes payloads through this codec server
+#                            (npm start sets it when PAYLOAD_KEY is set)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -103,6 +105,9 @@ cmd_start() {
     args+=(--headless)
   else
     args+=(--ui-port "$UI_PORT" --ui-disable-news-fetch)
+    if [[ -n "${TEMPORAL_UI_CODEC_ENDPOINT:-}" ]]; then
+      args+=(--ui-codec-endpoint "$TEMPORAL_UI_CODEC_ENDPOINT")
+    fi
   fi
   local ns sa kv
   for ns in $(namespaces); do
@@ -130,7 +135,7 @@ cmd_start() {
   if [[ "${TEMPORAL_HEADLESS:-0}" == 1 ]]; then
     log "ready at $ADDRESS (pid $pid, headless, log $LOG_FILE)"
   else
-    log "ready at $ADDRESS, UI http://$IP:$UI_PORT (pid $pid, log $LOG_FILE)"
+    log "ready at $ADDRESS, UI http://$IP:$UI_PORT${TEMPORAL_UI_CODEC_ENDPOINT:+ decoding through $TEMPORAL_UI_CODEC_ENDPOINT} (pid $pid, log $LOG_FILE)"
   fi
 }
 

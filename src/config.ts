@@ -13,6 +13,27 @@ const bool = z
 const timeOfDay = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be HH:MM (24-hour)');
 const memorySize = z.string().regex(/^\d+(\.\d+)?\s*(KB|MB|GB|KiB|MiB|GiB)$/i, 'must be a size such as 128MB or 1GB');
 const identifier = z.string().regex(/^[A-Za-z0-9_]{1,1024}$/, 'must be letters, digits and underscores');
+/** `host` or `host:port` (IPv6 in brackets: `[::1]:8089`). */
+const HOST_PORT = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::(\d{1,5}))?$/;
+const bindAddress = z.string().regex(HOST_PORT, 'must be a host or host:port, e.g. 0.0.0.0 or 127.0.0.1:9464');
+const base64Key = /^[A-Za-z0-9+/]{43}=$/;
+/** PAYLOAD_KEYS: comma-separated `id:base64key` (or a bare key, named by its digest). */
+const keyList = z
+  .string()
+  .transform((value, ctx) => {
+    const entries: Array<{ id?: string; key: string }> = [];
+    for (const raw of value.split(',').map((e) => e.trim()).filter(Boolean)) {
+      const at = raw.lastIndexOf(':');
+      const id = at > 0 ? raw.slice(0, at) : undefined;
+      const key = at > 0 ? raw.slice(at + 1) : raw;
+      if (!base64Key.test(key) || (id !== undefined && !/^[A-Za-z0-9._-]{1,64}$/.test(id))) {
+        ctx.addIssue({ code: 'custom', message: `entry ${entries.length + 1} must be id:key, the id letters, digits, . _ - and the key a base64 AES-256 key (32 bytes)` });
+        return z.NEVER;
+      }
+      entries.push(id !== undefined ? { id, key } : { key });
+    }
+    return entries;
+  });
 
 const timeZone = z.string().refine((tz) => {
   try {
@@ -57,14 +78,21 @@ export const configSchema = z
     RECONCILIATION_DEADLINE: timeOfDay.default('06:00'),
     ALERT_WEBHOOK_URL: z.string().url().optional(),
     /** Address /metrics, the read API and the SDK's metrics listen on; 0.0.0.0 in a container Prometheus scrapes. */
-    METRICS_HOST: z.string().default('127.0.0.1'),
     METRICS_PORT: port.default(9464),
+    /** Bind address of /metrics and the read API (and of the SDK's endpoint): a host, or host:port. */
+    METRICS_ADDRESS: bindAddress.default('127.0.0.1'),
     /** The Temporal SDK's own Prometheus endpoint; METRICS_PORT + 1 when unset, off when 0. */
     SDK_METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
-    PAYLOAD_KEY: z
-      .string()
-      .regex(/^[A-Za-z0-9+/]{43}=$/, 'must be a base64 AES-256 key (32 bytes)')
-      .optional(),
+    PAYLOAD_KEY: z.string().regex(base64Key, 'must be a base64 AES-256 key (32 bytes)').optional(),
+    /** Key rotation: more keys, each `id:key`; all decrypt, PAYLOAD_KEY_ID names the one that encrypts. */
+    PAYLOAD_KEYS: keyList.optional(),
+    PAYLOAD_KEY_ID: z.string().optional(),
+    /** `npm run cli -- codec-server`: where it listens, the bearer token it requires, the UI origins it answers. */
+    CODEC_SERVER_ADDRESS: bindAddress.default('127.0.0.1:8089'),
+    CODEC_SERVER_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+    CODEC_SERVER_CORS_ORIGINS: z.string().optional(),
+    /** How long a stopping worker lets running activities finish before it cancels them. */
+    SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(30_000),
     /** A workflow bundle built ahead of time (npm run build:workflows); unset: compiled at worker start. */
     WORKFLOW_BUNDLE: z.string().optional(),
     LOG_LEVEL: z.enum(['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR']).default('INFO'),
@@ -73,6 +101,14 @@ export const configSchema = z
   .superRefine((c, ctx) => {
     if (c.WAREHOUSE === 'bigquery' && !c.BIGQUERY_PROJECT) {
       ctx.addIssue({ code: 'custom', path: ['BIGQUERY_PROJECT'], message: 'is required when WAREHOUSE=bigquery' });
+    }
+    const keyIds = (c.PAYLOAD_KEYS ?? []).flatMap((k) => (k.id !== undefined ? [k.id] : []));
+    if (new Set(keyIds).size !== keyIds.length) ctx.addIssue({ code: 'custom', path: ['PAYLOAD_KEYS'], message: 'has the same id twice' });
+    if (c.PAYLOAD_KEY_ID !== undefined && !keyIds.includes(c.PAYLOAD_KEY_ID) && !/^k-[0-9a-f]{16}$/.test(c.PAYLOAD_KEY_ID)) {
+      ctx.addIssue({ code: 'custom', path: ['PAYLOAD_KEY_ID'], message: 'must be an id listed in PAYLOAD_KEYS' });
+    }
+    if (c.PAYLOAD_KEY_ID === undefined && c.PAYLOAD_KEY === undefined && (c.PAYLOAD_KEYS?.length ?? 0) > 1) {
+      ctx.addIssue({ code: 'custom', path: ['PAYLOAD_KEY_ID'], message: 'is required with several PAYLOAD_KEYS: it names the key that encrypts' });
     }
   });
 
@@ -95,5 +131,37 @@ export const loadConfig = (env: NodeJS.ProcessEnv = process.env): Config => {
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
   }
   const c = parsed.data;
-  return { ...c, SDK_METRICS_PORT: c.SDK_METRICS_PORT ?? c.METRICS_PORT + 1, DUCKDB_PATH: resolve(c.DUCKDB_PATH), LANDING_DIR: resolve(c.LANDING_DIR), WORK_DIR: resolve(c.WORK_DIR) };
+  // METRICS_ADDRESS may carry the port (host:port); the config then holds the host alone and the port in METRICS_PORT.
+  const metrics = hostPort(c.METRICS_ADDRESS);
+  if (metrics.port !== undefined && picked.METRICS_PORT !== undefined && metrics.port !== c.METRICS_PORT) {
+    throw new ConfigError(`invalid configuration:\n  METRICS_ADDRESS: names port ${metrics.port} but METRICS_PORT is ${c.METRICS_PORT}`);
+  }
+  const codec = hostPort(c.CODEC_SERVER_ADDRESS);
+  for (const [name, p] of [['METRICS_ADDRESS', metrics.port], ['CODEC_SERVER_ADDRESS', codec.port ?? 8089]] as const) {
+    if (p !== undefined && (p < 1 || p > 65535)) throw new ConfigError(`invalid configuration:\n  ${name}: port ${p} is out of range`);
+  }
+  const metricsPort = metrics.port ?? c.METRICS_PORT;
+  return {
+    ...c,
+    METRICS_ADDRESS: metrics.host,
+    METRICS_PORT: metricsPort,
+    SDK_METRICS_PORT: c.SDK_METRICS_PORT ?? metricsPort + 1,
+    DUCKDB_PATH: resolve(c.DUCKDB_PATH),
+    LANDING_DIR: resolve(c.LANDING_DIR),
+    WORK_DIR: resolve(c.WORK_DIR),
+  };
+};
+
+/** Splits `host[:port]`; the host comes without IPv6 brackets, as `listen()` wants it. */
+export const hostPort = (address: string): { host: string; port: number | undefined } => {
+  const match = HOST_PORT.exec(address);
+  if (match === null) throw new ConfigError(`not a host or host:port: ${address}`);
+  const host = (match[1] ?? address).replace(/^\[(.*)\]$/, '$1');
+  return { host, port: match[2] !== undefined ? Number(match[2]) : undefined };
+};
+
+/** A URL to reach a server bound to `host:port` from this machine: a wildcard bind is reached on loopback. */
+export const localUrl = (host: string, port: number): string => {
+  const reach = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host;
+  return `http://${reach.includes(':') ? `[${reach}]` : reach}:${port}`;
 };

@@ -13,11 +13,6 @@ import { startFileWorkflow } from './start-file.js';
 import type { Warehouse } from '../warehouse/port.js';
 import { fileLandedSignal, searchAttributes, workflowIds, type FileLanded } from '../domain/workflow-api.js';
 
-/** What the late-file alert updates besides the log: the `pipeline_files_late` gauge. */
-export interface OpsMetrics {
-  lateDatesChanged(clientId: string, lateDates: number): void;
-}
-
 export interface OpsActivityDeps {
   /** Starts file workflows, signals daily workflows, reads their state. */
   client: Client;
@@ -27,7 +22,6 @@ export interface OpsActivityDeps {
   taskQueue: string;
   timeZone: string;
   alertWebhookUrl?: string;
-  metrics?: OpsMetrics;
   fetch?: typeof fetch;
   now?: () => number;
 }
@@ -82,12 +76,9 @@ export const createOpsActivities = ({
   taskQueue,
   timeZone,
   alertWebhookUrl,
-  metrics,
   fetch: fetchImpl = fetch,
   now = Date.now,
 }: OpsActivityDeps) => {
-  const lateDates = new Set<string>();
-
   /** Stored deliveries of a file id (processed first, newest first); needs a directory landing. */
   const storedDeliveries = async (fileId: string): Promise<Array<{ area: LandingArea; sha256: string }>> => {
     if (!(landing instanceof LocalDirLanding)) return [];
@@ -258,17 +249,13 @@ export const createOpsActivities = ({
       }
     },
 
-    /** The late-file alert's log line and gauge (idempotent per date; the webhook is `postAlert`). */
+    /**
+     * The late-file alert's log line (the webhook is `postAlert`). The `pipeline_files_late` gauge is counted from
+     * the `LateFile` search attribute (src/ops/late-files.ts), so it is the same whichever worker ran this.
+     */
     async recordLateFile(input: AlertInput): Promise<void> {
-      const key = `${input.clientId}/${input.date}`;
-      if (input.event === 'late') {
-        lateDates.add(key);
-        log.error(`LATE FILE: ${input.message}`, { ...input });
-      } else {
-        lateDates.delete(key);
-        log.info(`late file arrived: ${input.message}`, { ...input });
-      }
-      metrics?.lateDatesChanged(input.clientId, [...lateDates].filter((k) => k.startsWith(`${input.clientId}/`)).length);
+      if (input.event === 'late') log.error(`LATE FILE: ${input.message}`, { ...input });
+      else log.info(`late file arrived: ${input.message}`, { ...input });
     },
 
     /** POSTs the alert to ALERT_WEBHOOK_URL (JSON; Slack-style `text` included). Retried by the workflow's policy. */

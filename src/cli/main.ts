@@ -4,9 +4,10 @@
  * (src/ops/read-api.ts).
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { loadConfig, type Config } from '../config.js';
+import { loadConfig, localUrl, type Config } from '../config.js';
 import { businessDateOfInstant, isCalendarDate, previousDate } from '../domain/dates.js';
 import { generateFile } from '../files/generate.js';
+import { lateFilesQuery } from '../ops/late-files.js';
 import { openReader } from '../ops/read-api.js';
 import { dailyScheduleId, ensureDailySchedule, triggerDailySchedule } from '../ops/schedule.js';
 import { dailyStateQuery } from '../workflows/daily-workflow.js';
@@ -23,6 +24,7 @@ import { landingStateQuery } from '../workflows/landing-workflow.js';
 import { connectClient, streamSourceId } from './context.js';
 import { renderHistory, renderPartition, renderReport, renderTotals, table } from './render.js';
 import { temporalScript } from './stack.js';
+import { registerOperatorCommands } from './ops-commands.js';
 import { submitFile } from './submit.js';
 import { runUp, startOperatedWorker } from './up.js';
 
@@ -87,7 +89,7 @@ program
     const c = config();
     await withClient(async (client) => {
       const running = await startOperatedWorker(c, client);
-      console.log(`worker on ${c.TASK_QUEUE} at ${c.TEMPORAL_ADDRESS}; metrics and read API on http://127.0.0.1:${c.METRICS_PORT}`);
+      console.log(`worker on ${c.TASK_QUEUE} at ${c.TEMPORAL_ADDRESS}; metrics and read API on ${localUrl(c.METRICS_ADDRESS, c.METRICS_PORT)}`);
       process.once('SIGINT', () => void running.shutdown());
       process.once('SIGTERM', () => void running.shutdown());
       await running.done;
@@ -253,7 +255,7 @@ program
   .command('late')
   .description('Dates whose reconciliation file is past its deadline (LateFile = true)')
   .action(async () => {
-    const query = `WorkflowType = 'dailyWorkflow' AND ClientId = '${config().CLIENT_ID}' AND LateFile = true AND ExecutionStatus = 'Running'`;
+    const query = lateFilesQuery(config().CLIENT_ID);
     await withClient(async (client) => {
       const rows: string[][] = [];
       for await (const w of client.workflow.list({ query })) {
@@ -341,6 +343,7 @@ const bump = (amount: string | null): string | null => {
   return fraction === undefined ? next : `${next}.${fraction}`;
 };
 
+registerOperatorCommands(program, config);
 
 try {
   await program.parseAsync(process.argv);

@@ -4,13 +4,15 @@
  * the landing watcher, and prints where to look. Ctrl-C stops the worker, then the server if `up` started it.
  */
 import type { Client } from '@temporalio/client';
-import type { Config } from '../config.js';
+import { localUrl, type Config } from '../config.js';
+import { countLateFiles } from '../ops/late-files.js';
 import { registerReadApi } from '../ops/read-api.js';
 import { ensureDailySchedule } from '../ops/schedule.js';
 import { startLandingWorkflow } from '../ops/start-landing.js';
 import { startStreamWorkflow } from '../ops/start-stream.js';
 import { startWorker, type RunningWorker } from '../workers/main.js';
 import { connectClient, isLocalAddress, uiAddress } from './context.js';
+import { startConfiguredCodecServer } from './ops-commands.js';
 import { temporalScript } from './stack.js';
 
 /** Worker with the operating activities and the read API: what `up` and `worker` run. */
@@ -23,6 +25,7 @@ export const startOperatedWorker = async (config: Config, client: Client): Promi
     },
   });
   registerReadApi(running.metrics, running.deps.warehouse);
+  running.metrics.countLateFilesWith(config.CLIENT_ID, () => countLateFiles(client, config.CLIENT_ID));
   return running;
 };
 
@@ -49,8 +52,10 @@ export const ensureOperations = async (config: Config, client: Client, running: 
 
 export const runUp = async (config: Config): Promise<void> => {
   let startedServer = false;
+  // With encrypted payloads, a codec server lets the UI show them; the dev server's UI is pointed at it.
+  const codecServer = config.PAYLOAD_KEY || config.PAYLOAD_KEYS ? await startConfiguredCodecServer(config) : undefined;
   if (isLocalAddress(config.TEMPORAL_ADDRESS)) {
-    const result = await temporalScript(config, 'start');
+    const result = await temporalScript(config, 'start', codecServer ? { TEMPORAL_UI_CODEC_ENDPOINT: codecServer.url } : {});
     console.log(result.output);
     if (result.code !== 0) throw new Error('the Temporal dev server did not start (see above)');
     startedServer = !/already running/.test(result.output);
@@ -68,7 +73,8 @@ The pipeline is up for client ${config.CLIENT_ID} (${config.CLIENT_TIME_ZONE}).
   midnight schedule  daily/${config.CLIENT_ID}: ${config.SCHEDULE_TIME} ${config.CLIENT_TIME_ZONE}, file late after ${config.RECONCILIATION_DEADLINE} next day
   landing watcher    landing/${config.CLIENT_ID} watching ${config.LANDING_DIR}
   warehouse          ${config.WAREHOUSE === 'duckdb' ? config.DUCKDB_PATH : `BigQuery ${config.BIGQUERY_PROJECT}.${config.BIGQUERY_DATASET}`}
-  metrics            http://127.0.0.1:${config.METRICS_PORT}/metrics (pipeline), http://127.0.0.1:${config.SDK_METRICS_PORT}/metrics (Temporal SDK)
+  metrics            ${localUrl(config.METRICS_ADDRESS, config.METRICS_PORT)}/metrics (pipeline), ${localUrl(config.METRICS_ADDRESS, config.SDK_METRICS_PORT ?? 0)}/metrics (Temporal SDK)
+  codec server       ${codecServer ? `${codecServer.url} (the UI decodes payloads through it${startedServer ? '' : '; a dev server started earlier without it shows ciphertext until restarted'}${config.CODEC_SERVER_TOKEN ? '; CODEC_SERVER_TOKEN is set, which the local UI cannot send: unset it for the local UI' : ''})` : 'off (payloads are not encrypted: PAYLOAD_KEY unset)'}
 
 In another terminal:
   npm run cli -- generate --kind reconciliation      drop a demo reconciliation for yesterday into the landing dir
@@ -88,6 +94,7 @@ Ctrl-C stops the worker${startedServer ? ' and the Temporal server' : ''}.`);
     console.log('\nstopping the worker…');
     await running.shutdown();
     await close();
+    await codecServer?.close();
     if (startedServer) console.log((await temporalScript(config, 'stop')).output);
   };
   process.once('SIGINT', () => void stop());

@@ -43,19 +43,45 @@ export const parseKey = (base64: string): Buffer => {
   return key;
 };
 
+/** Keys by id: every one decrypts, `encryptWith` names the one that encrypts. */
+export interface Keyring {
+  keys: ReadonlyArray<{ id?: string; key: Buffer }>;
+  /** Id of the encrypting key; unset: the first key. */
+  encryptWith?: string;
+}
+
 export class EncryptionCodec implements PayloadCodec {
-  private readonly keys: Map<string, Buffer>;
+  private readonly keys = new Map<string, Buffer>();
   readonly keyId: string;
 
-  /** `key` encrypts and decrypts; `previousKeys` only decrypt (rotation). */
-  constructor(key: Buffer, previousKeys: Buffer[] = []) {
-    if (key.length !== 32) throw new ValueError('AES-256-GCM needs a 32-byte key');
-    this.keyId = keyIdOf(key);
-    this.keys = new Map([...previousKeys, key].map((k) => [keyIdOf(k), k]));
+  /**
+   * `key` encrypts and decrypts, `previousKeys` only decrypt; or a keyring of named keys. Every key also answers
+   * to its digest id (`keyIdOf`), so a key first used as PAYLOAD_KEY keeps decrypting after it is given a name.
+   */
+  constructor(key: Buffer | Keyring, previousKeys: Buffer[] = []) {
+    const ring: Keyring = Buffer.isBuffer(key) ? { keys: [{ key }, ...previousKeys.map((k) => ({ key: k }))] } : key;
+    for (const { id, key: k } of ring.keys) {
+      if (k.length !== 32) throw new ValueError('AES-256-GCM needs a 32-byte key');
+      for (const name of [id, keyIdOf(k)]) {
+        if (name === undefined) continue;
+        const held = this.keys.get(name);
+        if (held !== undefined && !held.equals(k)) throw new ValueError(`two different keys are named ${name}`);
+        this.keys.set(name, k);
+      }
+    }
+    const first = ring.keys[0];
+    if (first === undefined) throw new ValueError('a keyring needs at least one key');
+    this.keyId = ring.encryptWith ?? first.id ?? keyIdOf(first.key);
+    if (!this.keys.has(this.keyId)) throw new ValueError(`no key named ${this.keyId} to encrypt with`);
   }
 
   static fromBase64(key: string, previousKeys: string[] = []): EncryptionCodec {
     return new EncryptionCodec(parseKey(key), previousKeys.map(parseKey));
+  }
+
+  /** Ids this codec decrypts (names and digest ids). */
+  get keyIds(): string[] {
+    return [...this.keys.keys()];
   }
 
   async encode(payloads: Payload[]): Promise<Payload[]> {

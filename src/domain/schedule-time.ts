@@ -15,6 +15,20 @@ export const minutesOfDay = (hhmm: string): number => {
   return Number(match[1]) * 60 + Number(match[2]);
 };
 
+const SECOND_FIRING_OFFSET_MINUTES = 3 * 60;
+
+/**
+ * The daily schedule's second firing, the same local day: three hours after `hhmm` (before it, for a time after 21:00).
+ * Temporal skips a calendar time that a DST change jumps over (zones such as America/Santiago or America/Havana move
+ * their clocks at midnight, so 00:05 does not exist that day); no zone skips two times three hours apart on one day,
+ * so one of the two firings always happens. The second finds the date's run started and does nothing.
+ */
+export const secondFiringTime = (hhmm: string): string => {
+  const first = minutesOfDay(hhmm);
+  const second = first + SECOND_FIRING_OFFSET_MINUTES < 24 * 60 ? first + SECOND_FIRING_OFFSET_MINUTES : first - SECOND_FIRING_OFFSET_MINUTES;
+  return `${String(Math.floor(second / 60)).padStart(2, '0')}:${String(second % 60).padStart(2, '0')}`;
+};
+
 /**
  * The instant (epoch ms) at which the wall clock in `timeZone` shows `hhmm` on `date`.
  * A time skipped by a spring-forward gap maps to the instant after the gap (02:30 → 03:30 EDT);

@@ -4,10 +4,11 @@
  */
 import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { OpsMetrics } from '../activities/ops-activities.js';
 import type { StreamMetrics } from '../activities/stream-activities.js';
 
-export class PipelineMetrics implements StreamMetrics, OpsMetrics {
+export class PipelineMetrics implements StreamMetrics {
+  /** Per client, how to count its late dates (src/ops/late-files.ts); read at each scrape. */
+  private readonly lateFileCounts = new Map<string, () => Promise<number>>();
   readonly registry = new Registry();
   readonly rowsWritten = new Counter({ name: 'pipeline_stream_rows_written_total', help: 'Provisional rows written by the stream', labelNames: ['source'], registers: [this.registry] });
   readonly lateArrivals = new Counter({ name: 'pipeline_stream_late_arrivals_total', help: 'Stream events for sealed dates, kept aside', labelNames: ['source'], registers: [this.registry] });
@@ -23,7 +24,33 @@ export class PipelineMetrics implements StreamMetrics, OpsMetrics {
   readonly lag = new Gauge({ name: 'pipeline_stream_lag_events', help: 'Events available at the source and not yet written', labelNames: ['source'], registers: [this.registry] });
   readonly filesApplied = new Counter({ name: 'pipeline_files_applied_total', help: 'Files applied to the warehouse', labelNames: ['kind'], registers: [this.registry] });
   readonly filesRejected = new Counter({ name: 'pipeline_files_rejected_total', help: 'Files rejected by validation (quarantined)', labelNames: ['kind'], registers: [this.registry] });
-  readonly filesLate = new Gauge({ name: 'pipeline_files_late', help: 'Business dates whose reconciliation file is past its deadline', labelNames: ['client'], registers: [this.registry] });
+  /**
+   * Counted through Temporal visibility when scraped, so every worker reports the same, durable number (alert on
+   * `max by (client)`, never a sum). A count that fails keeps the previous value: a raised alert stays raised.
+   */
+  readonly filesLate: Gauge<'client'> = new Gauge({
+    name: 'pipeline_files_late',
+    help: 'Business dates whose reconciliation file is past its deadline (daily runs with LateFile = true), from Temporal visibility',
+    labelNames: ['client'],
+    registers: [this.registry],
+    collect: async () => {
+      await Promise.all(
+        [...this.lateFileCounts].map(async ([client, count]) => {
+          try {
+            this.filesLate.set({ client }, await count());
+          } catch {
+            this.lateFileCountFailures.inc({ client });
+          }
+        }),
+      );
+    },
+  });
+  readonly lateFileCountFailures = new Counter({
+    name: 'pipeline_files_late_count_failures_total',
+    help: 'Scrapes at which the late-file count could not be read from Temporal (pipeline_files_late kept its previous value)',
+    labelNames: ['client'],
+    registers: [this.registry],
+  });
 
   batchWritten(input: Parameters<StreamMetrics['batchWritten']>[0]): void {
     const source = input.sourceId;
@@ -38,11 +65,12 @@ export class PipelineMetrics implements StreamMetrics, OpsMetrics {
   /** Read-only JSON endpoints served beside /metrics (src/ops/read-api.ts): path → handler. */
   readonly routes = new Map<string, (query: URLSearchParams) => Promise<unknown>>();
 
-  lateDatesChanged(clientId: string, lateDates: number): void {
-    this.filesLate.set({ client: clientId }, lateDates);
+  /** Reports `pipeline_files_late{client}` from `count` (a visibility count) at every scrape. */
+  countLateFilesWith(clientId: string, count: () => Promise<number>): void {
+    this.lateFileCounts.set(clientId, count);
   }
 
-  /** Serves /metrics on loopback (or the given host). */
+  /** Serves /metrics and the read API on loopback (or the given host: METRICS_ADDRESS). */
   serve(port: number, host = '127.0.0.1'): Promise<Server> {
     const server = createServer((req, res) => {
       const url = new URL(req.url ?? '/', 'http://localhost');

@@ -1,9 +1,9 @@
 /**
  * How the CLI reads the warehouse. DuckDB lets one process open its file, and the worker holds it; so the
- * worker serves read-only JSON endpoints beside /metrics on 127.0.0.1 (`/api/*`), and the CLI opens the
+ * worker serves read-only JSON endpoints beside /metrics (`/api/*`, on METRICS_ADDRESS, loopback by default), and the CLI opens the
  * warehouse itself only when no worker answers (or for BigQuery, which has no such lock).
  */
-import type { Config } from '../config.js';
+import { localUrl, type Config } from '../config.js';
 import type { PipelineMetrics } from './metrics.js';
 import { openWarehouse } from '../warehouse/open.js';
 import type { Warehouse } from '../warehouse/port.js';
@@ -52,9 +52,9 @@ export const httpReader = (baseUrl: string): WarehouseReader => {
   };
 };
 
-/** Through the running worker when one answers on METRICS_PORT; otherwise the warehouse opened directly. */
+/** Through the running worker when one answers on METRICS_ADDRESS:METRICS_PORT; otherwise the warehouse opened directly. */
 export const openReader = async (config: Config): Promise<WarehouseReader> => {
-  const baseUrl = `http://127.0.0.1:${config.METRICS_PORT}`;
+  const baseUrl = localUrl(config.METRICS_ADDRESS, config.METRICS_PORT);
   const answered = await fetch(`${baseUrl}/api/ping`, { signal: AbortSignal.timeout(2000) }).then(
     (r) => r.ok,
     () => false,

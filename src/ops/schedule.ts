@@ -9,6 +9,8 @@
  * - catch-up window 7 days: after a Temporal outage every missed midnight still fires, with its own scheduled
  *   time, so each missed date gets its run; a week covers a long weekend plus a slow recovery.
  * - pauseOnFailure off: one bad night must not stop the next nights.
+ * - two calendar entries: SCHEDULE_TIME and a second firing the same local day (`secondFiringTime`), because
+ *   Temporal skips a local time that a DST change jumps over; the second firing finds the date's run and does nothing.
  */
 import {
   ScheduleAlreadyRunning,
@@ -19,7 +21,7 @@ import {
 } from '@temporalio/client';
 import { searchAttributes } from '../domain/workflow-api.js';
 import type { DailyWorkflowInput } from '../workflows/daily-workflow.js';
-import { businessDateForRun, minutesOfDay } from '../domain/schedule-time.js';
+import { businessDateForRun, minutesOfDay, secondFiringTime } from '../domain/schedule-time.js';
 
 export interface DailyScheduleOptions {
   clientId: string;
@@ -46,7 +48,8 @@ export const SCHEDULE_POLICIES = {
 } as const;
 
 export const dailyScheduleOptions = (o: DailyScheduleOptions): ScheduleOptions => {
-  const minutes = minutesOfDay(o.scheduleTime);
+  const second = secondFiringTime(o.scheduleTime);
+  const at = (hhmm: string): { hour: number; minute: number } => ({ hour: Math.floor(minutesOfDay(hhmm) / 60), minute: minutesOfDay(hhmm) % 60 });
   const args: [DailyWorkflowInput] = [
     {
       clientId: o.clientId,
@@ -59,7 +62,10 @@ export const dailyScheduleOptions = (o: DailyScheduleOptions): ScheduleOptions =
   return {
     scheduleId: dailyScheduleId(o.clientId),
     spec: {
-      calendars: [{ hour: Math.floor(minutes / 60), minute: minutes % 60, comment: `every day at ${o.scheduleTime} ${o.timeZone}` }],
+      calendars: [
+        { ...at(o.scheduleTime), comment: `every day at ${o.scheduleTime} ${o.timeZone}` },
+        { ...at(second), comment: `again at ${second}, for a day whose ${o.scheduleTime} a DST change skips (a no-op otherwise)` },
+      ],
       timezone: o.timeZone,
     },
     action: {

@@ -49,6 +49,9 @@ export const simulatedSource = async (config: Config, now = Date.now()): Promise
   });
 };
 
+/** A host as a socket address wants it (IPv6 in brackets). */
+const bindHost = (host: string): string => (host.includes(':') ? `[${host}]` : host);
+
 export interface RunningWorker {
   metrics: PipelineMetrics;
   deps: PipelineDeps;
@@ -61,11 +64,11 @@ export const startWorker = async (config: Config, extra: Partial<PipelineDeps> =
   Runtime.install({
     logger: new DefaultLogger(config.LOG_LEVEL),
     ...(config.SDK_METRICS_PORT
-      ? { telemetryOptions: { metrics: { prometheus: { bindAddress: `${config.METRICS_HOST}:${config.SDK_METRICS_PORT}` } } } }
+      ? { telemetryOptions: { metrics: { prometheus: { bindAddress: `${bindHost(config.METRICS_ADDRESS)}:${config.SDK_METRICS_PORT}` } } } }
       : {}),
   });
   const metrics = new PipelineMetrics();
-  const metricsServer = await metrics.serve(config.METRICS_PORT, config.METRICS_HOST);
+  const metricsServer = await metrics.serve(config.METRICS_PORT, config.METRICS_ADDRESS);
   const warehouse = await openWarehouse(config);
   const source = await simulatedSource(config);
   const deps: PipelineDeps = {
@@ -87,6 +90,7 @@ export const startWorker = async (config: Config, extra: Partial<PipelineDeps> =
     deps,
     ...(dataConverter ? { dataConverter } : {}),
     ...(config.WORKFLOW_BUNDLE ? { workflowBundlePath: config.WORKFLOW_BUNDLE } : {}),
+    shutdownGraceTime: config.SHUTDOWN_GRACE_MS,
   });
   const done = worker.run().finally(async () => {
     await connection.close();
@@ -109,6 +113,6 @@ const isMain = process.argv[1] !== undefined && import.meta.url.endsWith(process
 if (isMain) {
   const config = loadConfig();
   const running = await startWorker(config);
-  console.log(`worker on task queue ${config.TASK_QUEUE} at ${config.TEMPORAL_ADDRESS}; metrics on :${config.METRICS_PORT}/metrics`);
+  console.log(`worker on task queue ${config.TASK_QUEUE} at ${config.TEMPORAL_ADDRESS}; metrics on ${config.METRICS_ADDRESS}:${config.METRICS_PORT}/metrics`);
   await running.done;
 }

@@ -6,7 +6,7 @@ import type { DataConverter } from '@temporalio/common';
 import type { NativeConnection } from '@temporalio/worker';
 import { Worker } from '@temporalio/worker';
 import { createFileActivities, type FaultInjector } from '../activities/file-activities.js';
-import { createOpsActivities, type OpsActivityDeps, type OpsMetrics } from '../activities/ops-activities.js';
+import { createOpsActivities, type OpsActivityDeps } from '../activities/ops-activities.js';
 import { createStreamActivities, type StreamMetrics } from '../activities/stream-activities.js';
 import type { Landing } from '../files/landing.js';
 import type { TransactionSource } from '../sources/source.js';
@@ -54,7 +54,6 @@ export const createActivities = (deps: PipelineDeps) => {
           warehouse: deps.warehouse,
           landing: deps.landing,
           timeZone: deps.timeZone,
-          ...(deps.metrics && 'lateDatesChanged' in deps.metrics ? { metrics: deps.metrics as StreamMetrics & OpsMetrics } : {}),
         })
       : {}),
     ...deps.extraActivities,
@@ -71,6 +70,8 @@ export const createPipelineWorker = async (input: {
   dataConverter?: DataConverter;
   /** A prebuilt workflow bundle (WORKFLOW_BUNDLE); unset: compiled from the sources in a child process. */
   workflowBundlePath?: string;
+  /** SHUTDOWN_GRACE_MS: how long running activities may finish after shutdown is requested (SDK default 0). */
+  shutdownGraceTime?: number;
 }): Promise<Worker> =>
   Worker.create({
     connection: input.connection,
@@ -80,4 +81,5 @@ export const createPipelineWorker = async (input: {
     ...(input.dataConverter ? { dataConverter: input.dataConverter } : {}),
     activities: createActivities(input.deps),
     maxConcurrentActivityTaskExecutions: input.maxConcurrentActivityTaskExecutions ?? 20,
+    ...(input.shutdownGraceTime !== undefined ? { shutdownGraceTime: input.shutdownGraceTime } : {}),
   });

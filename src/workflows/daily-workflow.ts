@@ -11,6 +11,7 @@ import {
   continueAsNew,
   defineQuery,
   log,
+  patched,
   proxyActivities,
   setCurrentDetails,
   setHandler,
@@ -69,6 +70,12 @@ const scheduledStartTime = defineSearchAttributeKey('TemporalScheduledStartTime'
 
 type OpsActivities = ReturnType<typeof createOpsActivities>;
 
+/**
+ * Patch marker: the deadline timer is measured from the workflow's clock when its code first runs, not from the run's
+ * start time. Runs recorded before it replay the old way.
+ */
+export const DEADLINE_FROM_WORKFLOW_CLOCK = 'daily-deadline-from-workflow-clock';
+
 const ops = proxyActivities<OpsActivities>({
   startToCloseTimeout: '1m',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m' },
@@ -124,7 +131,15 @@ export async function dailyWorkflow(input: DailyWorkflowInput): Promise<DailyWor
   };
 
   if (!deadlinePassed) {
-    void sleep(Math.max(0, deadlineMs - info.runStartTime.getTime())).then(() => {
+    // A run started while no worker was up (an outage at midnight) first runs hours later: a timer of
+    // "deadline - start time" set then would fire that much after the deadline. Date.now() in a workflow is the
+    // time of the current workflow task, recorded in history, so it replays the same. (SDK 1.24's runStartTime,
+    // documented as the run's start, is the first task's time too; this no longer depends on that.)
+    const from = patched(DEADLINE_FROM_WORKFLOW_CLOCK)
+      ? // eslint-disable-next-line no-restricted-syntax -- the sandbox's deterministic clock is exactly what is wanted here
+        Date.now()
+      : info.runStartTime.getTime();
+    void sleep(Math.max(0, deadlineMs - from)).then(() => {
       deadlinePassed = true;
       wake = true;
     });

@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import { Client, Connection, ScheduleOverlapPolicy } from '@temporalio/client';
+import { ApplicationFailure, msToTs } from '@temporalio/common';
 import { MockActivityEnvironment, TestWorkflowEnvironment } from '@temporalio/testing';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,7 +14,11 @@ import { createOpsActivities as makeOpsActivities } from '../../src/activities/o
 import { LocalDirLanding } from '../../src/files/landing.js';
 import { addDays, businessDateOfInstant, previousDate } from '../../src/domain/dates.js';
 import { businessDateForRun, instantOfLocalTime } from '../../src/domain/schedule-time.js';
+import { countLateFiles } from '../../src/ops/late-files.js';
+import { PipelineMetrics } from '../../src/ops/metrics.js';
+import { rerunDailyRun } from '../../src/ops/rerun-daily.js';
 import { dailyScheduleId, ensureDailySchedule, SCHEDULE_POLICIES, triggerDailySchedule } from '../../src/ops/schedule.js';
+import { ensureSearchAttributes, INDEXED_VALUE_TYPE, productSearchAttributes } from '../../src/ops/search-attributes.js';
 import { DuckDbWarehouse } from '../../src/warehouse/duckdb/duckdb-warehouse.js';
 import { workflowBundle } from '../../src/workers/bundle.js';
 import { fileLandedSignal, searchAttributes } from '../../src/domain/workflow-api.js';
@@ -22,8 +27,6 @@ import { repoRoot } from '../support/servers.js';
 
 type OpsActivities = ReturnType<typeof createOpsActivities>;
 const NY = 'America/New_York';
-/** temporal.api.enums.v1.IndexedValueType numbers. */
-const INDEXED_VALUE_TYPE: Record<string, number> = { TEXT: 1, KEYWORD: 2, INT: 3, DOUBLE: 4, BOOL: 5, DATETIME: 6, KEYWORD_LIST: 7 };
 const MIN = 60_000;
 const HOUR = 60 * MIN;
 
@@ -33,11 +36,14 @@ class FakeOps {
   ledger = new Map<string, { status: string; fileId: string; updatedAt: string }>();
   alerts: AlertInput[] = [];
   posts: AlertInput[] = [];
+  /** Dates whose ledger check fails for good (a daily run that fails). */
+  failing = new Set<string>();
 
   activities(): Pick<OpsActivities, 'fileRunState' | 'checkReconciliation' | 'recordLateFile' | 'postAlert'> {
     return {
       fileRunState: async ({ workflowId }) => this.runs.get(workflowId) ?? { status: 'not_found', stage: null, reason: null, receivedAt: null },
       checkReconciliation: async ({ date }) => {
+        if (this.failing.has(date)) throw ApplicationFailure.nonRetryable(`ledger of ${date} unreadable`, 'LedgerBroken');
         const entry = this.ledger.get(date);
         return entry
           ? { final: true, status: entry.status, fileId: entry.fileId, version: 1, updatedAt: entry.updatedAt }
@@ -70,12 +76,10 @@ describe('daily workflow on the time-skipping test server', () => {
     env = await TestWorkflowEnvironment.createTimeSkipping({
       server: { executable: { type: 'existing-path', path: `${repoRoot}/.tools/bin/temporal-test-server` } },
     });
-    // The test server knows no custom search attributes until told (the dev server gets them from scripts/temporal.sh).
+    // The test server knows no custom search attributes until told; it has no ListSearchAttributes, so they are added blind.
     await env.connection.operatorService.addSearchAttributes({
       namespace: 'default',
-      searchAttributes: Object.fromEntries(
-        Object.values(searchAttributes).map((key) => [key.name, INDEXED_VALUE_TYPE[key.type] ?? 0]),
-      ),
+      searchAttributes: Object.fromEntries(productSearchAttributes().map(({ name, type }) => [name, INDEXED_VALUE_TYPE[type]])),
     });
     client = new Client({ connection: env.connection });
     worker = await Worker.create({
@@ -337,6 +341,113 @@ describe('the daily schedule on the dev server', () => {
     const action = (await scheduled.handle.describe()).info.recentActions.find((a) => a.scheduledAt.getTime() === midnight.getTime());
     expect(action?.action.workflow.workflowId).toBe(`daily/${clientId}/trigger-${midnight.toISOString().replace('.000Z', 'Z')}`);
     await daily.terminate('test done');
+  });
+
+  it('in America/Santiago, whose 2026-09-06 skips 00:00-01:00, the second firing still starts the run of 2026-09-05', async () => {
+    const santiago = 'America/Santiago';
+    const chileId = `${clientId}cl`;
+    // The zone data agrees: 00:05 on 2026-09-06 does not exist (03:59Z is 23:59 -04, 04:00Z is 01:00 -03).
+    const wall = (iso: string): string => new Intl.DateTimeFormat('en-GB', { timeZone: santiago, dateStyle: 'short', timeStyle: 'short' }).format(new Date(iso));
+    expect([wall('2026-09-06T03:59:00Z'), wall('2026-09-06T04:00:00Z')]).toEqual(['05/09/2026, 23:59', '06/09/2026, 01:00']);
+    const scheduled = await ensureDailySchedule(client, { clientId: chileId, timeZone: santiago, scheduleTime: '00:05', deadline: '06:00', taskQueue, checkIntervalMs: HOUR });
+    expect((await scheduled.handle.describe()).spec.calendars?.map((c) => [c.hour?.[0]?.start, c.minute?.[0]?.start])).toEqual([[0, 5], [3, 5]]);
+    // Every firing from 2026-09-05 00:00 to 2026-09-07 12:00 local time, as after an outage.
+    await scheduled.handle.backfill({ start: new Date('2026-09-05T03:30:00Z'), end: new Date('2026-09-07T15:00:00Z'), overlap: ScheduleOverlapPolicy.ALLOW_ALL });
+    try {
+      for (const date of ['2026-09-04', '2026-09-05', '2026-09-06']) {
+        const state = await waitFor(async () => client.workflow.getHandle(`daily/${chileId}/${date}`).query(dailyStateQuery).catch(() => undefined), 60_000);
+        expect(state.date).toBe(date);
+      }
+    } finally {
+      await scheduled.handle.delete();
+      for (const date of ['2026-09-04', '2026-09-05', '2026-09-06']) await client.workflow.getHandle(`daily/${chileId}/${date}`).terminate('test done').catch(() => undefined);
+    }
+  });
+
+  it('an operator reruns a failed daily run under its id; a running or a completed one is left alone', async () => {
+    const rerunId = `${clientId}rr`;
+    const date = '2026-10-01';
+    const options = { clientId: rerunId, date, timeZone: NY, deadline: '06:00', taskQueue, requestedBy: 'test', checkIntervalMs: 500 };
+    fake.failing.add(date);
+    const first = await rerunDailyRun(client, options);
+    expect(first).toMatchObject({ started: true, previous: 'NONE', workflowId: `daily/${rerunId}/${date}` });
+    const handle = client.workflow.getHandle(first.workflowId);
+    await expect(handle.result()).rejects.toThrow();
+    expect((await handle.describe()).status.name).toBe('FAILED');
+
+    fake.failing.delete(date);
+    const rerun = await rerunDailyRun(client, options);
+    expect(rerun).toMatchObject({ started: true, previous: 'FAILED' });
+    expect(rerun.runId).not.toBe(first.runId);
+    expect(await waitFor(async () => handle.query(dailyStateQuery).catch(() => undefined))).toMatchObject({ date });
+    expect(await rerunDailyRun(client, options)).toMatchObject({ started: false, previous: 'RUNNING' });
+
+    fake.ledger.set(date, { status: 'reconciled', fileId: 'f', updatedAt: new Date().toISOString() });
+    expect(await handle.result()).toMatchObject({ outcome: 'reconciled', date });
+    expect(await rerunDailyRun(client, options)).toMatchObject({ started: false, previous: 'COMPLETED' });
+    fake.ledger.delete(date);
+  });
+
+  it('search-attributes registers every attribute on a namespace that has none, and a second run finds them all', async () => {
+    const fresh = `sa-${randomUUID().slice(0, 8)}`;
+    await connection.workflowService.registerNamespace({ namespace: fresh, workflowExecutionRetentionPeriod: msToTs('1 day') });
+    // A new namespace answers once the frontend's namespace cache has it.
+    const registered = await waitFor(async () => ensureSearchAttributes(connection, fresh).catch(() => undefined), 60_000);
+    expect(registered.map((r) => r.name).sort()).toEqual(Object.values(searchAttributes).map((k) => k.name).sort());
+    expect(registered.every((r) => r.status === 'created')).toBe(true);
+    const again = await ensureSearchAttributes(connection, fresh);
+    expect(again.map((r) => [r.name, r.status])).toEqual(registered.map((r) => [r.name, 'exists']));
+    const listed = await connection.operatorService.listSearchAttributes({ namespace: fresh });
+    for (const { name, type } of productSearchAttributes()) expect(listed.customAttributes?.[name]).toBe(INDEXED_VALUE_TYPE[type]);
+  });
+
+  it('a run started while no worker runs measures its deadline timer from its first workflow task, so it fires at the deadline', async () => {
+    // The test server does not skip time while a workflow task waits for a worker, so this outage is real time.
+    const outageId = `${clientId}out`;
+    const outageQueue = `daily-outage-${randomUUID()}`;
+    const date = '2026-10-03';
+    const deadlineAt = new Date(Date.now() + 30_000).toISOString();
+    const handle = await client.workflow.start<typeof dailyWorkflow>('dailyWorkflow', {
+      taskQueue: outageQueue,
+      workflowId: `daily/${outageId}/${date}`,
+      args: [{ clientId: outageId, timeZone: NY, deadline: '06:00', date, deadlineAt, checkIntervalMs: HOUR }],
+    });
+    await new Promise((r) => setTimeout(r, 6_000)); // no worker on its queue: the outage
+    const recovered = await Worker.create({ connection: native, namespace, taskQueue: outageQueue, workflowBundle: await workflowBundle(), activities: fake.activities() });
+    await recovered.runUntil(async () => {
+      const late = await waitFor(async () => ((await handle.query(dailyStateQuery)).late ? true : undefined), 90_000);
+      expect(late).toBe(true);
+      // From the history (the server's clock, whatever the load): the timer set by the first workflow task fires at the
+      // deadline. Measured from the run's start time instead, it would fire the outage's length (6 s or more) after it.
+      const events = (await handle.fetchHistory()).events ?? [];
+      const timerAt = events.findIndex((e) => e.timerStartedEventAttributes);
+      const taskStarted = events.slice(0, timerAt).reverse().find((e) => e.workflowTaskStartedEventAttributes);
+      const timeout = events[timerAt]?.timerStartedEventAttributes?.startToFireTimeout;
+      const startedMs = Number(taskStarted?.eventTime?.seconds ?? 0) * 1000 + Math.floor((taskStarted?.eventTime?.nanos ?? 0) / 1e6);
+      const fireMs = startedMs + Number(timeout?.seconds ?? 0) * 1000 + Math.floor((timeout?.nanos ?? 0) / 1e6);
+      const runStartMs = Number(events[0]?.eventTime?.seconds ?? 0) * 1000;
+      expect(startedMs - runStartMs).toBeGreaterThanOrEqual(5_000);
+      expect(Math.abs(fireMs - Date.parse(deadlineAt))).toBeLessThan(1_000);
+      expect(fake.alerts.filter((a) => a.clientId === outageId)).toMatchObject([{ event: 'late', date }]);
+      await handle.terminate('test done');
+    });
+  });
+
+  it('pipeline_files_late reads the same on every worker: a visibility count, whichever worker raised the alert', async () => {
+    const lateId = `${clientId}gauge`;
+    const date = '2026-10-02';
+    const workers = [new PipelineMetrics(), new PipelineMetrics()];
+    for (const m of workers) m.countLateFilesWith(lateId, () => countLateFiles(client, lateId));
+    const gauges = async (): Promise<number[]> =>
+      Promise.all(workers.map(async (m) => (await m.filesLate.get()).values.find((v) => v.labels.client === lateId)?.value ?? -1));
+    expect(await gauges()).toEqual([0, 0]);
+    // Its deadline passed long ago: late at once, on whichever worker polls the queue.
+    const started = await rerunDailyRun(client, { clientId: lateId, date, timeZone: NY, deadline: '06:00', taskQueue, requestedBy: 'test', checkIntervalMs: 500 });
+    expect(await waitFor(async () => ((await gauges()).every((v) => v === 1) ? true : undefined))).toBe(true);
+    fake.ledger.set(date, { status: 'reconciled', fileId: 'f', updatedAt: new Date().toISOString() });
+    await client.workflow.getHandle(started.workflowId).result();
+    expect(await waitFor(async () => ((await gauges()).every((v) => v === 0) ? true : undefined))).toBe(true);
+    fake.ledger.delete(date);
   });
 });
 

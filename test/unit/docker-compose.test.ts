@@ -195,7 +195,7 @@ describe('docker-compose.yml', () => {
   });
 
   it('exposes the worker metrics to Prometheus and checks the worker through its read API', () => {
-    expect(service('worker').environment).toMatchObject({ METRICS_HOST: '0.0.0.0', METRICS_PORT: '9464', SDK_METRICS_PORT: '9465' });
+    expect(service('worker').environment).toMatchObject({ METRICS_ADDRESS: '0.0.0.0', METRICS_PORT: '9464', SDK_METRICS_PORT: '9465' });
     expect(service('worker').healthcheck?.test.join(' ')).toContain('http://127.0.0.1:9464/api/ping');
     const prometheus = parse(read('deploy/prometheus/prometheus.yml')) as {
       rule_files: string[];

@@ -11,8 +11,8 @@ import { openReader } from '../ops/read-api.js';
 import { dailyScheduleId, ensureDailySchedule, triggerDailySchedule } from '../ops/schedule.js';
 import { dailyStateQuery } from '../workflows/daily-workflow.js';
 import {
-  flushSignal,
-  pauseSignal,
+  flushUpdate,
+  pauseUpdate,
   replayFileSignal,
   resumeSignal,
   searchAttributes,
@@ -185,10 +185,10 @@ program
   });
 
 const stream = program.command('stream').description('The stream workflow of the simulated feed');
-for (const [command, signal, text] of [
-  ['pause', pauseSignal, 'Pause reading (the cursor stays; nothing is lost)'],
-  ['resume', resumeSignal, 'Resume reading'],
-  ['flush', flushSignal, 'Write the current micro-batch now instead of waiting for its time trigger'],
+// pause and flush go as Updates and print the durable cursor they answer with; resume is a signal.
+for (const [command, update, text] of [
+  ['pause', pauseUpdate, 'Pause reading once the batch in flight is durable; prints the durable cursor'],
+  ['flush', flushUpdate, 'Write the current micro-batch now instead of waiting for its time trigger; prints the durable cursor'],
 ] as const) {
   stream
     .command(command)
@@ -196,11 +196,21 @@ for (const [command, signal, text] of [
     .action(async () => {
       await withClient(async (client) => {
         const id = workflowIds.stream(streamSourceId(config()));
-        await client.workflow.getHandle(id).signal(signal);
-        console.log(`${command} sent to ${id}`);
+        const answer = await client.workflow.getHandle(id).executeUpdate(update);
+        console.log(`${command}: ${id} durable up to offset ${answer.cursor} (source head ${answer.headCursor})${answer.parked ? `, parked: ${answer.parked}` : ''}`);
       });
     });
 }
+stream
+  .command('resume')
+  .description('Resume reading (also retries a parked stream)')
+  .action(async () => {
+    await withClient(async (client) => {
+      const id = workflowIds.stream(streamSourceId(config()));
+      await client.workflow.getHandle(id).signal(resumeSignal);
+      console.log(`resume sent to ${id}`);
+    });
+  });
 stream
   .command('progress')
   .description('Cursor, lag, counters and whether the stream is paused')

@@ -21,6 +21,7 @@ export class PipelineMetrics implements StreamMetrics, OpsMetrics {
     registers: [this.registry],
   });
   readonly lag = new Gauge({ name: 'pipeline_stream_lag_events', help: 'Events available at the source and not yet written', labelNames: ['source'], registers: [this.registry] });
+  readonly parked = new Gauge({ name: 'pipeline_stream_parked', help: '1 while the stream of a source is parked on a non-retryable error', labelNames: ['source'], registers: [this.registry] });
   readonly filesApplied = new Counter({ name: 'pipeline_files_applied_total', help: 'Files applied to the warehouse', labelNames: ['kind'], registers: [this.registry] });
   readonly filesRejected = new Counter({ name: 'pipeline_files_rejected_total', help: 'Files rejected by validation (quarantined)', labelNames: ['kind'], registers: [this.registry] });
   readonly filesLate = new Gauge({ name: 'pipeline_files_late', help: 'Business dates whose reconciliation file is past its deadline', labelNames: ['client'], registers: [this.registry] });
@@ -33,6 +34,10 @@ export class PipelineMetrics implements StreamMetrics, OpsMetrics {
     this.conflicts.inc({ source }, input.conflicts);
     this.lag.set({ source }, input.lag);
     for (const emitted of input.emittedAtMs) this.freshness.observe({ source }, Math.max(0, input.durableAtMs - emitted) / 1000);
+  }
+
+  streamParked(sourceId: string, reason: string | null): void {
+    this.parked.set({ source: sourceId }, reason === null ? 0 : 1);
   }
 
   /** Read-only JSON endpoints served beside /metrics (src/ops/read-api.ts): path → handler. */

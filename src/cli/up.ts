@@ -47,10 +47,14 @@ export const ensureOperations = async (config: Config, client: Client, running: 
   return { streamId: stream.workflowId, streamStarted: stream.started };
 };
 
+/** How long Ctrl-C waits for the worker to finish its workflow task (a run of full batches) before leaving. */
+const DRAIN_MS = 5_000;
+
 export const runUp = async (config: Config): Promise<void> => {
   let startedServer = false;
   if (isLocalAddress(config.TEMPORAL_ADDRESS)) {
-    const result = await temporalScript(config, 'start');
+    // The server stops with this process even if it dies without stopping it (a second Ctrl-C, a kill).
+    const result = await temporalScript(config, 'start', { TEMPORAL_WATCH_PID: String(process.pid) });
     console.log(result.output);
     if (result.code !== 0) throw new Error('the Temporal dev server did not start (see above)');
     startedServer = !/already running/.test(result.output);
@@ -86,12 +90,20 @@ Ctrl-C stops the worker${startedServer ? ' and the Temporal server' : ''}.`);
     if (stopping) return;
     stopping = true;
     console.log('\nstopping the worker…');
-    await running.shutdown();
-    await close();
-    if (startedServer) console.log((await temporalScript(config, 'stop')).output);
+    let drained = true;
+    try {
+      drained = await Promise.race([running.shutdown().then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), DRAIN_MS).unref())]);
+      if (!drained) console.log(`the worker did not drain in ${DRAIN_MS / 1000} s: leaving its workflow task to time out (a rerun batch is recognised)`);
+      await close();
+    } finally {
+      if (startedServer) console.log((await temporalScript(config, 'stop')).output);
+    }
+    if (!drained) process.exit(0);
   };
-  process.once('SIGINT', () => void stop());
-  process.once('SIGTERM', () => void stop());
+  // `on`, not `once`: a terminal's Ctrl-C reaches this process twice (directly and relayed by npm/tsx), and a
+  // second SIGINT without a handler would kill it before the server is stopped.
+  process.on('SIGINT', () => void stop());
+  process.on('SIGTERM', () => void stop());
   await running.done;
   await stop();
 };

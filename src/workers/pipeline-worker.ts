@@ -80,4 +80,6 @@ export const createPipelineWorker = async (input: {
     ...(input.dataConverter ? { dataConverter: input.dataConverter } : {}),
     activities: createActivities(input.deps),
     maxConcurrentActivityTaskExecutions: input.maxConcurrentActivityTaskExecutions ?? 20,
+    // On shutdown, running activities get a short grace before they are cancelled (they heartbeat, so they learn of it).
+    shutdownGraceTime: '2s',
   });

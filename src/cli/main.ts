@@ -14,6 +14,7 @@ import {
   flushUpdate,
   pauseUpdate,
   replayFileSignal,
+  retryRollbackSignal,
   resumeSignal,
   searchAttributes,
   streamProgressQuery,
@@ -221,12 +222,25 @@ stream
     });
   });
 
+program
+  .command('rollback')
+  .description('Files whose rollback failed (Stage=needs_operator)')
+  .command('retry <workflowId>')
+  .description('Run the failed compensations of a file workflow in needs_operator again')
+  .action(async (workflowId: string) => {
+    await withClient(async (client) => {
+      await client.workflow.getHandle(workflowId).signal(retryRollbackSignal, { requestedBy: process.env.USER ?? 'cli' });
+      console.log(`rollback retry sent to ${workflowId}; follow it with: temporal workflow describe --workflow-id ${workflowId}`);
+    });
+  });
+
 const OUTCOME_QUERY: Record<string, string> = {
   applied: "Stage = 'applied'",
   rejected: "Stage = 'rejected'",
   refused: "Stage = 'refused'",
   duplicate: "Stage = 'duplicate'",
   rolled_back: "Stage = 'rolled_back'",
+  needs_operator: "Stage = 'needs_operator'",
   failed: "ExecutionStatus = 'Failed'",
   running: "ExecutionStatus = 'Running'",
 };

@@ -45,7 +45,8 @@ export type FileStage =
   | 'publish'
   | 'applied'
   | 'rolling_back'
-  | 'rolled_back';
+  | 'rolled_back'
+  | 'needs_operator';
 
 export interface FileProgress {
   stage: FileStage;
@@ -54,6 +55,8 @@ export interface FileProgress {
   covers: string[];
 }
 export const fileProgressQuery = defineQuery<FileProgress>('fileProgress');
+/** Operator: run again the compensations of a file whose rollback failed (Stage=needs_operator). */
+export const retryRollbackSignal = defineSignal<[{ requestedBy?: string }]>('retryRollback');
 
 /** Workflow ids are business keys: a second delivery of the same file is a conflict, not a second run. */
 export const workflowIds = {

@@ -4,10 +4,11 @@
  */
 import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { FileAlerts } from '../activities/file-activities.js';
 import type { OpsMetrics } from '../activities/ops-activities.js';
 import type { StreamMetrics } from '../activities/stream-activities.js';
 
-export class PipelineMetrics implements StreamMetrics, OpsMetrics {
+export class PipelineMetrics implements StreamMetrics, OpsMetrics, FileAlerts {
   readonly registry = new Registry();
   readonly rowsWritten = new Counter({ name: 'pipeline_stream_rows_written_total', help: 'Provisional rows written by the stream', labelNames: ['source'], registers: [this.registry] });
   readonly lateArrivals = new Counter({ name: 'pipeline_stream_late_arrivals_total', help: 'Stream events for sealed dates, kept aside', labelNames: ['source'], registers: [this.registry] });
@@ -34,6 +35,12 @@ export class PipelineMetrics implements StreamMetrics, OpsMetrics {
     this.conflicts.inc({ source }, input.conflicts);
     this.lag.set({ source }, input.lag);
     for (const emitted of input.emittedAtMs) this.freshness.observe({ source }, Math.max(0, input.durableAtMs - emitted) / 1000);
+  }
+
+  readonly filesNeedingOperator = new Counter({ name: 'pipeline_files_needs_operator_total', help: 'Files whose rollback failed and waits for an operator', registers: [this.registry] });
+
+  fileNeedsOperator(): void {
+    this.filesNeedingOperator.inc();
   }
 
   streamParked(sourceId: string, reason: string | null): void {

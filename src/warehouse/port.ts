@@ -48,6 +48,8 @@ export type FileOutcome =
   | 'refused_stale'
   | 'applied'
   | 'rolled_back'
+  /** A compensation failed: the rollback waits for an operator (`cli rollback retry`). */
+  | 'needs_operator'
   | 'failed';
 
 export interface FileRecord {

@@ -76,6 +76,7 @@ export const startWorker = async (config: Config, extra: Partial<PipelineDeps> =
     workDir: config.WORK_DIR,
     ...(config.VALIDATE_MEMORY_LIMIT ? { validateMemoryLimit: config.VALIDATE_MEMORY_LIMIT } : {}),
     metrics,
+    fileAlerts: metrics,
     ...extra,
   };
   const connection = await NativeConnection.connect(connectionOptions(config));

@@ -25,7 +25,8 @@ import { connectClient, streamSourceId } from './context.js';
 import { renderHistory, renderPartition, renderReport, renderTotals, table } from './render.js';
 import { temporalScript } from './stack.js';
 import { submitFile } from './submit.js';
-import { runUp, startOperatedWorker } from './up.js';
+import { startOperatedWorker } from '../workers/main.js';
+import { runUp } from './up.js';
 
 const dateArg = (value: string): string => {
   if (!isCalendarDate(value)) throw new InvalidArgumentError('expected a date YYYY-MM-DD');

@@ -5,26 +5,12 @@
  */
 import type { Client } from '@temporalio/client';
 import type { Config } from '../config.js';
-import { registerReadApi } from '../ops/read-api.js';
 import { ensureDailySchedule } from '../ops/schedule.js';
 import { startLandingWorkflow } from '../ops/start-landing.js';
 import { startStreamWorkflow } from '../ops/start-stream.js';
-import { startWorker, type RunningWorker } from '../workers/main.js';
+import { startOperatedWorker, type RunningWorker } from '../workers/main.js';
 import { connectClient, isLocalAddress, uiAddress } from './context.js';
 import { temporalScript } from './stack.js';
-
-/** Worker with the operating activities and the read API: what `up` and `worker` run. */
-export const startOperatedWorker = async (config: Config, client: Client): Promise<RunningWorker> => {
-  const running = await startWorker(config, {
-    ops: {
-      client,
-      taskQueue: config.TASK_QUEUE,
-      ...(config.ALERT_WEBHOOK_URL ? { alertWebhookUrl: config.ALERT_WEBHOOK_URL } : {}),
-    },
-  });
-  registerReadApi(running.metrics, running.deps.warehouse);
-  return running;
-};
 
 /** Stream, schedule and watcher: each call converges (attaches to what runs, updates the schedule). */
 export const ensureOperations = async (config: Config, client: Client, running: RunningWorker): Promise<{ streamId: string; streamStarted: boolean }> => {

@@ -19,7 +19,10 @@ import { generateFile } from '../../src/files/generate.js';
 import { startStreamWorkflow } from '../../src/ops/start-stream.js';
 import { SimulatedFeed } from '../../src/sources/simulated-feed.js';
 import { workflowBundle } from '../../src/workers/bundle.js';
-import { flushSignal, pauseSignal, resumeSignal, streamProgressQuery } from '../../src/domain/workflow-api.js';
+import { fileLandedSignal, flushSignal, pauseSignal, replayFileSignal, resumeSignal, streamProgressQuery, workflowIds } from '../../src/domain/workflow-api.js';
+import { startLandingWorkflow } from '../../src/ops/start-landing.js';
+import { dailyStateQuery, type dailyWorkflow } from '../../src/workflows/daily-workflow.js';
+import { landingStateQuery } from '../../src/workflows/landing-workflow.js';
 import { startTestPipeline, temporalAddress } from '../support/pipeline.js';
 import { repoRoot } from '../support/servers.js';
 
@@ -46,10 +49,10 @@ const historyFromJson = (json: unknown): unknown => {
 };
 
 /** The history as the Temporal CLI exports it (`temporal workflow show --output json`): the format replay reads. */
-const save = (wanted: string, workflowId: string): void => {
+const save = (wanted: string, workflowId: string, runId?: string): void => {
   const path = existsSync(wanted) ? wanted.replace(/\.json$/, `.${new Date().toISOString().slice(0, 16).replace(/[-:]/g, '')}.json`) : wanted;
   const cli = existsSync(join(repoRoot, '.tools/bin/temporal')) ? join(repoRoot, '.tools/bin/temporal') : 'temporal';
-  const json = execFileSync(cli, ['workflow', 'show', '--workflow-id', workflowId, '--address', temporalAddress(), '--output', 'json'], {
+  const json = execFileSync(cli, ['workflow', 'show', '--workflow-id', workflowId, ...(runId ? ['--run-id', runId] : []), '--address', temporalAddress(), '--output', 'json'], {
     encoding: 'utf8',
     maxBuffer: 64 * 1024 * 1024,
   });
@@ -79,21 +82,26 @@ describe.runIf(recording)('recording histories', () => {
     }
   });
 
-  it('records a stream with a time trigger above 500 ms (the timer branch) and signals around continue-as-new', async () => {
-    const feed = new SimulatedFeed({ clientId: 'replay2', seed: 7, rate: 400, totalEvents: 2_000, businessDate: '2026-11-21' });
+  it('records a stream with a time trigger above 500 ms (the timer branch) cut by flush and pause signals', async () => {
+    const feed = new SimulatedFeed({ clientId: 'replay2', seed: 7, rate: 'unbounded', totalEvents: 300, businessDate: '2026-11-21' });
     const p = await startTestPipeline({ sources: new Map([[feed.id, feed]]), clientId: 'replay2' });
     try {
       const started = await startStreamWorkflow(p.client, {
-        taskQueue: p.taskQueue, sourceId: feed.id, clientId: 'replay2', maxRows: 5_000, maxWaitMs: 1_500, stopAt: 2_000, maxBatchesPerRun: 2,
+        taskQueue: p.taskQueue, sourceId: feed.id, clientId: 'replay2', maxRows: 5_000, maxWaitMs: 1_500, maxBatchesPerRun: 6,
       });
+      // The current run, whichever it is after a continue-as-new.
+      const latest = p.client.workflow.getHandle(started.workflowId);
       for (let i = 0; i < 6; i++) {
-        await started.handle.signal(i % 2 === 0 ? flushSignal : pauseSignal);
+        await latest.signal(i % 2 === 0 ? flushSignal : pauseSignal);
         await new Promise((r) => setTimeout(r, 300));
-        await started.handle.signal(resumeSignal);
+        await latest.signal(resumeSignal);
+        await new Promise((r) => setTimeout(r, 700));
       }
-      const result = await started.handle.result();
-      expect(result.cursor).toBe(2_000);
-      save(join(historiesDir, 'stream-workflow-timer-can.json'), started.workflowId);
+      // The source ran dry after 300 events: every later batch waited on the timer.
+      expect((await latest.query(streamProgressQuery)).cursor).toBe(300);
+      await latest.terminate('recorded');
+      // The first run: its timers and the signals that cut them.
+      save(join(historiesDir, 'stream-workflow-timer-signals.json'), started.workflowId, started.runId);
     } finally {
       await p.stop();
     }
@@ -132,6 +140,45 @@ describe.runIf(recording)('recording histories', () => {
       }
     });
   }
+
+  it('records a daily run: the late-file alert and its clearing', async () => {
+    const p = await startTestPipeline({ clientId: 'replayd', withOps: true });
+    try {
+      const date = '2026-11-20';
+      const handle = await p.client.workflow.start<typeof dailyWorkflow>('dailyWorkflow', {
+        taskQueue: p.taskQueue,
+        workflowId: workflowIds.daily('replayd', date),
+        args: [{ clientId: 'replayd', timeZone: 'America/New_York', deadline: '06:00', date, deadlineAt: new Date(Date.now() + 1_500).toISOString(), checkIntervalMs: 1_000 }],
+      });
+      for (let i = 0; i < 300 && !(await handle.query(dailyStateQuery)).late; i++) await new Promise((r) => setTimeout(r, 100));
+      const file = await generateFile({ dir: p.landingDir, kind: 'reconciliation', covers: [date], rows: 10, sequence: 1, clientId: 'replayd' });
+      const started = await p.submit(file.fileId);
+      if (!started.started) throw new Error(started.reason);
+      await handle.signal(fileLandedSignal, { fileId: file.fileId, sha256: file.manifest.sha256, kind: 'reconciliation', covers: [date], workflowId: started.workflowId });
+      const result = await handle.result();
+      expect(result).toMatchObject({ outcome: 'reconciled', late: true });
+      save(join(historiesDir, 'daily-workflow-late-cleared.json'), handle.workflowId);
+    } finally {
+      await p.stop();
+    }
+  });
+
+  it('records a landing watcher: a file started, a replay refused', async () => {
+    const p = await startTestPipeline({ clientId: 'replayl', withOps: true });
+    try {
+      const handle = await startLandingWorkflow(p.client, { taskQueue: p.taskQueue, clientId: 'replayl', location: 'test', pollIntervalMs: 500 });
+      await generateFile({ dir: p.landingDir, kind: 'reconciliation', covers: ['2026-11-20'], rows: 10, sequence: 1, clientId: 'replayl' });
+      for (let i = 0; i < 300 && (await handle.query(landingStateQuery)).started < 1; i++) await new Promise((r) => setTimeout(r, 100));
+      await handle.signal(replayFileSignal, { fileId: 'no-such-file', requestedBy: 'recording' });
+      for (let i = 0; i < 300 && (await handle.query(landingStateQuery)).replays + (await handle.query(landingStateQuery)).recent.filter((e) => e.what.startsWith('replay refused')).length < 1; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      await handle.terminate('recorded');
+      save(join(historiesDir, 'landing-workflow.json'), handle.workflowId);
+    } finally {
+      await p.stop();
+    }
+  });
 
   it('records a reconciliation file run', async () => {
     const p = await startTestPipeline({ clientId: 'acme' });

@@ -48,6 +48,8 @@ export const startTestPipeline = async (opts: {
   metrics?: StreamMetrics;
   timeZone?: string;
   clientId?: string;
+  /** Also serve the operating activities (landing watcher, daily run), with this pipeline's client. */
+  withOps?: boolean;
 } = {}): Promise<TestPipeline> => {
   const address = temporalAddress();
   const namespace = process.env.TEMPORAL_NAMESPACE ?? 'default';
@@ -72,6 +74,7 @@ export const startTestPipeline = async (opts: {
       ...(opts.faults ? { faults: opts.faults } : {}),
       ...(opts.fileAlerts ? { fileAlerts: opts.fileAlerts } : {}),
       ...(opts.metrics ? { metrics: opts.metrics } : {}),
+      ...(opts.withOps ? { ops: { client, taskQueue } } : {}),
     },
   });
   const running = worker.run();

@@ -15,7 +15,7 @@ import { connectClient } from '../src/cli/context.js';
 import { renderPartition, renderReport, renderTotals } from '../src/cli/render.js';
 import { temporalScript } from '../src/cli/stack.js';
 import { submitFile, type SubmitOutcome } from '../src/cli/submit.js';
-import { startOperatedWorker } from '../src/cli/up.js';
+import { startOperatedWorker } from '../src/workers/main.js';
 import { loadConfig, type Config } from '../src/config.js';
 import { FILE_COLUMNS } from '../src/domain/contract.js';
 import { addDays, businessDateOfInstant, previousDate } from '../src/domain/dates.js';

@@ -156,6 +156,7 @@ export class FaultyWarehouse implements Warehouse {
   readVersion: Warehouse['readVersion'] = (d, v) => this.inner.readVersion(d, v);
   countSideTables: Warehouse['countSideTables'] = () => this.inner.countSideTables();
   checksums: Warehouse['checksums'] = () => this.inner.checksums();
+  streamCursor: Warehouse['streamCursor'] = (s) => this.inner.streamCursor(s);
   close: Warehouse['close'] = () => this.inner.close();
 }
 

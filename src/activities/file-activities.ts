@@ -4,7 +4,7 @@
  */
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
-import { Context } from '@temporalio/activity';
+import { Context, log } from '@temporalio/activity';
 import { formatIssue, type FileKind, type InputIssue } from '../domain/contract.js';
 import type { Landing, StoredIn } from '../files/landing.js';
 import { validateFile } from '../files/validate.js';
@@ -16,6 +16,11 @@ export interface FaultInjector {
   before(step: string, attempt: number): Promise<void>;
 }
 
+/** Where a file whose rollback failed is reported besides the log (the worker's metrics). */
+export interface FileAlerts {
+  fileNeedsOperator(input: { fileId: string; workflowId: string; failedSteps: string; message: string }): void;
+}
+
 export interface FileActivityDeps {
   warehouse: Warehouse;
   landing: Landing;
@@ -23,6 +28,7 @@ export interface FileActivityDeps {
   /** DuckDB memory_limit of the validator (default DEFAULT_VALIDATE_MEMORY_LIMIT); it spills under workDir beyond. */
   validateMemoryLimit?: string;
   faults?: FaultInjector;
+  alerts?: FileAlerts;
 }
 
 interface ErrorReport {
@@ -51,7 +57,7 @@ interface FileRef {
   sha256: string;
 }
 
-export const createFileActivities = ({ warehouse, landing, workDir, validateMemoryLimit, faults }: FileActivityDeps) => {
+export const createFileActivities = ({ warehouse, landing, workDir, validateMemoryLimit, faults, alerts }: FileActivityDeps) => {
   // One validation at a time per worker: each already uses every core and its whole memory limit, so a second at
   // once would finish no sooner and double the memory. A queued one beats while it waits.
   let validating: Promise<unknown> = Promise.resolve();
@@ -215,6 +221,12 @@ export const createFileActivities = ({ warehouse, landing, workDir, validateMemo
 
     async unpublishChange(input: { changeId: string }): Promise<void> {
       await step('unpublish', () => warehouse.unpublishChange(input.changeId));
+    },
+
+    /** The alert of a file whose rollback failed: an error log line an operator is paged on, and the gauge. */
+    async raiseFileAlert(input: FileRef & { workflowId: string; failedSteps: string; message: string }): Promise<void> {
+      log.error(`FILE NEEDS OPERATOR: ${input.fileId}: ${input.message}; retry with: npm run cli -- rollback retry ${input.workflowId}`, { ...input });
+      alerts?.fileNeedsOperator(input);
     },
 
     async recordOutcome(input: FileRef & { outcome: FileOutcome; reason: string | null }): Promise<void> {

@@ -141,12 +141,20 @@ export const createOpsActivities = ({
           }
           continue;
         }
-        // Started by an earlier watcher run and still running: in progress, not a duplicate.
+        // Started by an earlier watcher run and still running: in progress, not a duplicate. A describe() that
+        // fails says nothing (unknown, not "not running"): the file is left where it is and looked at next scan.
         const running = await client.workflow
           .getHandle(started.workflowId)
           .describe()
-          .then((d) => d.status.name === 'RUNNING')
-          .catch(() => false);
+          .then(
+            (d) => d.status.name === 'RUNNING',
+            (error: unknown) => (error instanceof WorkflowNotFoundError ? false : 'unknown'),
+          );
+        if (running === 'unknown') {
+          log.warn('could not tell whether the file workflow runs; looking again next scan', { fileId: intake.fileId, workflowId: started.workflowId });
+          result.ready.pop();
+          continue;
+        }
         if (running) continue;
         const reason = `duplicate delivery: ${started.workflowId} already processed this file (same id and sha256)`;
         log.warn('duplicate delivery refused', { fileId: intake.fileId, sha256: intake.sha256, workflowId: started.workflowId });

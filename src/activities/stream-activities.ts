@@ -2,7 +2,7 @@
  * The stream's one activity: read a micro-batch from the source at the workflow's cursor, check it against
  * the contract, write it idempotently, and return the new cursor and counts (never the rows).
  */
-import { ApplicationFailure, Context } from '@temporalio/activity';
+import { ApplicationFailure, Context, log } from '@temporalio/activity';
 import { parseStreamRecords, type ParsedStreamRecords } from '../domain/stream-event.js';
 import type { TransactionSource } from '../sources/source.js';
 import type { StreamBatch, Warehouse } from '../warehouse/port.js';
@@ -12,6 +12,8 @@ import type { FaultInjector } from './file-activities.js';
 export interface StreamMetrics {
   /** Called once the batch is durable, with each record's emitted time. */
   batchWritten(input: { sourceId: string; emittedAtMs: number[]; durableAtMs: number; inserted: number; late: number; rejected: number; conflicts: number; lag: number }): void;
+  /** The stream of a source parked on a non-retryable error (reason) or resumed (null). */
+  streamParked?(sourceId: string, reason: string | null): void;
 }
 
 export interface StreamActivityDeps {
@@ -78,6 +80,18 @@ export const streamBatchOf = (input: { sourceId: string; fromCursor: number; toC
 });
 
 export const createStreamActivities = ({ warehouse, sources, timeZone, metrics, faults, now = Date.now }: StreamActivityDeps) => ({
+  /** Where a stream started without a cursor resumes: the end of the last batch the warehouse recorded for it. */
+  async resumeCursor(input: { sourceId: string }): Promise<number> {
+    return warehouse.streamCursor(input.sourceId);
+  },
+
+  /** The parked-stream alert: an error log line and the `pipeline_stream_parked` gauge; `reason: null` clears it. */
+  async reportStreamParked(input: { sourceId: string; workflowId: string; cursor: number; reason: string | null }): Promise<void> {
+    if (input.reason === null) log.info('stream resumed after being parked', { ...input });
+    else log.error(`STREAM PARKED: ${input.sourceId} at offset ${input.cursor}: ${input.reason}`, { ...input });
+    metrics?.streamParked?.(input.sourceId, input.reason);
+  },
+
   async processBatch(input: ProcessBatchInput): Promise<ProcessBatchResult> {
     const ctx = Context.current();
     const source = sources.get(input.sourceId);

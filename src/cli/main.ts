@@ -12,9 +12,10 @@ import { openReader } from '../ops/read-api.js';
 import { dailyScheduleId, ensureDailySchedule, triggerDailySchedule } from '../ops/schedule.js';
 import { dailyStateQuery } from '../workflows/daily-workflow.js';
 import {
-  flushSignal,
-  pauseSignal,
+  flushUpdate,
+  pauseUpdate,
   replayFileSignal,
+  retryRollbackSignal,
   resumeSignal,
   searchAttributes,
   streamProgressQuery,
@@ -26,7 +27,8 @@ import { renderHistory, renderPartition, renderReport, renderTotals, table } fro
 import { temporalScript } from './stack.js';
 import { registerOperatorCommands } from './ops-commands.js';
 import { submitFile } from './submit.js';
-import { runUp, startOperatedWorker } from './up.js';
+import { startOperatedWorker } from '../workers/main.js';
+import { runUp } from './up.js';
 
 const dateArg = (value: string): string => {
   if (!isCalendarDate(value)) throw new InvalidArgumentError('expected a date YYYY-MM-DD');
@@ -187,10 +189,10 @@ program
   });
 
 const stream = program.command('stream').description('The stream workflow of the simulated feed');
-for (const [command, signal, text] of [
-  ['pause', pauseSignal, 'Pause reading (the cursor stays; nothing is lost)'],
-  ['resume', resumeSignal, 'Resume reading'],
-  ['flush', flushSignal, 'Write the current micro-batch now instead of waiting for its time trigger'],
+// pause and flush go as Updates and print the durable cursor they answer with; resume is a signal.
+for (const [command, update, text] of [
+  ['pause', pauseUpdate, 'Pause reading once the batch in flight is durable; prints the durable cursor'],
+  ['flush', flushUpdate, 'Write the current micro-batch now instead of waiting for its time trigger; prints the durable cursor'],
 ] as const) {
   stream
     .command(command)
@@ -198,11 +200,21 @@ for (const [command, signal, text] of [
     .action(async () => {
       await withClient(async (client) => {
         const id = workflowIds.stream(streamSourceId(config()));
-        await client.workflow.getHandle(id).signal(signal);
-        console.log(`${command} sent to ${id}`);
+        const answer = await client.workflow.getHandle(id).executeUpdate(update);
+        console.log(`${command}: ${id} durable up to offset ${answer.cursor} (source head ${answer.headCursor})${answer.parked ? `, parked: ${answer.parked}` : ''}`);
       });
     });
 }
+stream
+  .command('resume')
+  .description('Resume reading (also retries a parked stream)')
+  .action(async () => {
+    await withClient(async (client) => {
+      const id = workflowIds.stream(streamSourceId(config()));
+      await client.workflow.getHandle(id).signal(resumeSignal);
+      console.log(`resume sent to ${id}`);
+    });
+  });
 stream
   .command('progress')
   .description('Cursor, lag, counters and whether the stream is paused')
@@ -213,12 +225,25 @@ stream
     });
   });
 
+program
+  .command('rollback')
+  .description('Files whose rollback failed (Stage=needs_operator)')
+  .command('retry <workflowId>')
+  .description('Run the failed compensations of a file workflow in needs_operator again')
+  .action(async (workflowId: string) => {
+    await withClient(async (client) => {
+      await client.workflow.getHandle(workflowId).signal(retryRollbackSignal, { requestedBy: process.env.USER ?? 'cli' });
+      console.log(`rollback retry sent to ${workflowId}; follow it with: temporal workflow describe --workflow-id ${workflowId}`);
+    });
+  });
+
 const OUTCOME_QUERY: Record<string, string> = {
   applied: "Stage = 'applied'",
   rejected: "Stage = 'rejected'",
   refused: "Stage = 'refused'",
   duplicate: "Stage = 'duplicate'",
   rolled_back: "Stage = 'rolled_back'",
+  needs_operator: "Stage = 'needs_operator'",
   failed: "ExecutionStatus = 'Failed'",
   running: "ExecutionStatus = 'Running'",
 };

@@ -5,29 +5,13 @@
  */
 import type { Client } from '@temporalio/client';
 import { localUrl, type Config } from '../config.js';
-import { countLateFiles } from '../ops/late-files.js';
-import { registerReadApi } from '../ops/read-api.js';
 import { ensureDailySchedule } from '../ops/schedule.js';
 import { startLandingWorkflow } from '../ops/start-landing.js';
 import { startStreamWorkflow } from '../ops/start-stream.js';
-import { startWorker, type RunningWorker } from '../workers/main.js';
+import { startOperatedWorker, type RunningWorker } from '../workers/main.js';
 import { connectClient, isLocalAddress, uiAddress } from './context.js';
 import { startConfiguredCodecServer } from './ops-commands.js';
 import { temporalScript } from './stack.js';
-
-/** Worker with the operating activities and the read API: what `up` and `worker` run. */
-export const startOperatedWorker = async (config: Config, client: Client): Promise<RunningWorker> => {
-  const running = await startWorker(config, {
-    ops: {
-      client,
-      taskQueue: config.TASK_QUEUE,
-      ...(config.ALERT_WEBHOOK_URL ? { alertWebhookUrl: config.ALERT_WEBHOOK_URL } : {}),
-    },
-  });
-  registerReadApi(running.metrics, running.deps.warehouse);
-  running.metrics.countLateFilesWith(config.CLIENT_ID, () => countLateFiles(client, config.CLIENT_ID));
-  return running;
-};
 
 /** Stream, schedule and watcher: each call converges (attaches to what runs, updates the schedule). */
 export const ensureOperations = async (config: Config, client: Client, running: RunningWorker): Promise<{ streamId: string; streamStarted: boolean }> => {
@@ -50,12 +34,19 @@ export const ensureOperations = async (config: Config, client: Client, running: 
   return { streamId: stream.workflowId, streamStarted: stream.started };
 };
 
+/** How long Ctrl-C waits for the worker to finish its workflow task (a run of full batches) before leaving. */
+const DRAIN_MS = 5_000;
+
 export const runUp = async (config: Config): Promise<void> => {
   let startedServer = false;
   // With encrypted payloads, a codec server lets the UI show them; the dev server's UI is pointed at it.
   const codecServer = config.PAYLOAD_KEY || config.PAYLOAD_KEYS ? await startConfiguredCodecServer(config) : undefined;
   if (isLocalAddress(config.TEMPORAL_ADDRESS)) {
-    const result = await temporalScript(config, 'start', codecServer ? { TEMPORAL_UI_CODEC_ENDPOINT: codecServer.url } : {});
+    // The server stops with this process even if it dies without stopping it (a second Ctrl-C, a kill).
+    const result = await temporalScript(config, 'start', {
+      TEMPORAL_WATCH_PID: String(process.pid),
+      ...(codecServer ? { TEMPORAL_UI_CODEC_ENDPOINT: codecServer.url } : {}),
+    });
     console.log(result.output);
     if (result.code !== 0) throw new Error('the Temporal dev server did not start (see above)');
     startedServer = !/already running/.test(result.output);
@@ -92,13 +83,21 @@ Ctrl-C stops the worker${startedServer ? ' and the Temporal server' : ''}.`);
     if (stopping) return;
     stopping = true;
     console.log('\nstopping the worker…');
-    await running.shutdown();
-    await close();
-    await codecServer?.close();
-    if (startedServer) console.log((await temporalScript(config, 'stop')).output);
+    let drained = true;
+    try {
+      drained = await Promise.race([running.shutdown().then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), DRAIN_MS).unref())]);
+      if (!drained) console.log(`the worker did not drain in ${DRAIN_MS / 1000} s: leaving its workflow task to time out (a rerun batch is recognised)`);
+      await close();
+      await codecServer?.close();
+    } finally {
+      if (startedServer) console.log((await temporalScript(config, 'stop')).output);
+    }
+    if (!drained) process.exit(0);
   };
-  process.once('SIGINT', () => void stop());
-  process.once('SIGTERM', () => void stop());
+  // `on`, not `once`: a terminal's Ctrl-C reaches this process twice (directly and relayed by npm/tsx), and a
+  // second SIGINT without a handler would kill it before the server is stopped.
+  process.on('SIGINT', () => void stop());
+  process.on('SIGTERM', () => void stop());
   await running.done;
   await stop();
 };

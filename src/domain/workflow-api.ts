@@ -3,7 +3,7 @@
  * and workflow id builders. Pure: safe inside the workflow sandbox.
  */
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
-import { defineQuery, defineSignal } from '@temporalio/workflow';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { FileKind } from './contract.js';
 
 export type LandingArea = 'processed' | 'quarantine';
@@ -45,7 +45,8 @@ export type FileStage =
   | 'publish'
   | 'applied'
   | 'rolling_back'
-  | 'rolled_back';
+  | 'rolled_back'
+  | 'needs_operator';
 
 export interface FileProgress {
   stage: FileStage;
@@ -54,6 +55,8 @@ export interface FileProgress {
   covers: string[];
 }
 export const fileProgressQuery = defineQuery<FileProgress>('fileProgress');
+/** Operator: run again the compensations of a file whose rollback failed (Stage=needs_operator). */
+export const retryRollbackSignal = defineSignal<[{ requestedBy?: string }]>('retryRollback');
 
 /** Workflow ids are business keys: a second delivery of the same file is a conflict, not a second run. */
 export const workflowIds = {
@@ -107,8 +110,24 @@ export interface StreamProgress extends StreamCounters {
   paused: boolean;
   lastBatchAt: string | null;
   generation: number;
+  /** Why the stream is parked (a non-retryable error; `resume` retries), or null. */
+  parked: string | null;
 }
 export const streamProgressQuery = defineQuery<StreamProgress>('streamProgress');
+
+/** What the stream's updates answer: everything before `cursor` is durable in the warehouse. */
+export interface DurableCursor {
+  cursor: number;
+  headCursor: number;
+  paused: boolean;
+  parked: string | null;
+}
+/**
+ * `pause` and `flush` as Updates (same names as the signals, which stay for the UI and `temporal workflow signal`):
+ * pause answers once no batch is in flight, flush once a batch has been cut and written, each with the durable cursor.
+ */
+export const pauseUpdate = defineUpdate<DurableCursor>('pause');
+export const flushUpdate = defineUpdate<DurableCursor>('flush');
 
 /** One delivered file, as the landing watcher, the CLI and replays start it. */
 export interface FileWorkflowInput {

@@ -4,9 +4,10 @@
  */
 import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { FileAlerts } from '../activities/file-activities.js';
 import type { StreamMetrics } from '../activities/stream-activities.js';
 
-export class PipelineMetrics implements StreamMetrics {
+export class PipelineMetrics implements StreamMetrics, FileAlerts {
   /** Per client, how to count its late dates (src/ops/late-files.ts); read at each scrape. */
   private readonly lateFileCounts = new Map<string, () => Promise<number>>();
   readonly registry = new Registry();
@@ -22,6 +23,7 @@ export class PipelineMetrics implements StreamMetrics {
     registers: [this.registry],
   });
   readonly lag = new Gauge({ name: 'pipeline_stream_lag_events', help: 'Events available at the source and not yet written', labelNames: ['source'], registers: [this.registry] });
+  readonly parked = new Gauge({ name: 'pipeline_stream_parked', help: '1 while the stream of a source is parked on a non-retryable error', labelNames: ['source'], registers: [this.registry] });
   readonly filesApplied = new Counter({ name: 'pipeline_files_applied_total', help: 'Files applied to the warehouse', labelNames: ['kind'], registers: [this.registry] });
   readonly filesRejected = new Counter({ name: 'pipeline_files_rejected_total', help: 'Files rejected by validation (quarantined)', labelNames: ['kind'], registers: [this.registry] });
   /**
@@ -60,6 +62,16 @@ export class PipelineMetrics implements StreamMetrics {
     this.conflicts.inc({ source }, input.conflicts);
     this.lag.set({ source }, input.lag);
     for (const emitted of input.emittedAtMs) this.freshness.observe({ source }, Math.max(0, input.durableAtMs - emitted) / 1000);
+  }
+
+  readonly filesNeedingOperator = new Counter({ name: 'pipeline_files_needs_operator_total', help: 'Files whose rollback failed and waits for an operator', registers: [this.registry] });
+
+  fileNeedsOperator(): void {
+    this.filesNeedingOperator.inc();
+  }
+
+  streamParked(sourceId: string, reason: string | null): void {
+    this.parked.set({ source: sourceId }, reason === null ? 0 : 1);
   }
 
   /** Read-only JSON endpoints served beside /metrics (src/ops/read-api.ts): path → handler. */

@@ -10,7 +10,10 @@ export interface StartStreamInput {
   clientId: string;
   maxRows: number;
   maxWaitMs: number;
-  /** Where a brand-new stream starts reading; ignored when the stream is already running. */
+  /**
+   * Where a brand-new stream starts reading; ignored when the stream is already running. Unset: where the
+   * warehouse's last recorded batch of this source ended (0 for a source never read).
+   */
   cursor?: number;
   stopAt?: number;
   /** Continue-as-new after this many batches (tests lower it; the workflow's default suits production). */
@@ -38,7 +41,7 @@ export const startStreamWorkflow = async (client: Client, input: StartStreamInpu
   const args: StreamWorkflowInput = {
     sourceId: input.sourceId,
     clientId: input.clientId,
-    cursor: input.cursor ?? 0,
+    ...(input.cursor !== undefined ? { cursor: input.cursor } : {}),
     maxRows: input.maxRows,
     maxWaitMs: input.maxWaitMs,
     ...(input.stopAt !== undefined ? { stopAt: input.stopAt } : {}),

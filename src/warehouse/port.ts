@@ -48,6 +48,8 @@ export type FileOutcome =
   | 'refused_stale'
   | 'applied'
   | 'rolled_back'
+  /** A compensation failed: the rollback waits for an operator (`cli rollback retry`). */
+  | 'needs_operator'
   | 'failed';
 
 export interface FileRecord {
@@ -230,6 +232,8 @@ export interface Warehouse {
   /** Rows of an archived version of a date. */
   readVersion(eventDate: string, version: number): Promise<Array<Transaction & { status: RowStatus }>>;
   countSideTables(): Promise<{ lateArrivals: number; conflicts: number; rejects: number; batches: number }>;
+  /** The end cursor of the last batch recorded for a source (0 if none): where a restarted stream resumes. */
+  streamCursor(sourceId: string): Promise<number>;
   /** A checksum per table, for proving that a rollback left everything as it was. */
   checksums(): Promise<Record<string, string>>;
 

@@ -1,16 +1,20 @@
 /**
  * The worker process: builds every client once from configuration, injects them, and runs until SIGINT/SIGTERM.
- * Run it with `npm run cli -- worker` (or `tsx src/workers/main.ts`).
+ * One entry point: `npm run cli -- worker`, `up` and `tsx src/workers/main.ts` all run `startOperatedWorker`,
+ * so they serve the same activity set (file, stream and operations) and the read API.
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
+import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, type NativeConnectionOptions } from '@temporalio/worker';
 import { pipelineDataConverter } from '../codec/data-converter.js';
 import { loadConfig, type Config } from '../config.js';
 import { businessDateOfInstant } from '../domain/dates.js';
 import { LocalDirLanding } from '../files/landing.js';
 import { PipelineMetrics } from '../ops/metrics.js';
+import { countLateFiles } from '../ops/late-files.js';
+import { registerReadApi } from '../ops/read-api.js';
 import { SimulatedFeed } from '../sources/simulated-feed.js';
 import type { TransactionSource } from '../sources/source.js';
 import { openWarehouse } from '../warehouse/open.js';
@@ -79,6 +83,7 @@ export const startWorker = async (config: Config, extra: Partial<PipelineDeps> =
     workDir: config.WORK_DIR,
     ...(config.VALIDATE_MEMORY_LIMIT ? { validateMemoryLimit: config.VALIDATE_MEMORY_LIMIT } : {}),
     metrics,
+    fileAlerts: metrics,
     ...extra,
   };
   const connection = await NativeConnection.connect(connectionOptions(config));
@@ -109,10 +114,30 @@ export const startWorker = async (config: Config, extra: Partial<PipelineDeps> =
   };
 };
 
+/** The worker every entry point runs: pipeline activities, the operating activities (with a client) and the read API. */
+export const startOperatedWorker = async (config: Config, client: Client): Promise<RunningWorker> => {
+  const running = await startWorker(config, {
+    ops: {
+      client,
+      taskQueue: config.TASK_QUEUE,
+      ...(config.ALERT_WEBHOOK_URL ? { alertWebhookUrl: config.ALERT_WEBHOOK_URL } : {}),
+    },
+  });
+  registerReadApi(running.metrics, running.deps.warehouse);
+  running.metrics.countLateFilesWith(config.CLIENT_ID, () => countLateFiles(client, config.CLIENT_ID));
+  return running;
+};
+
 const isMain = process.argv[1] !== undefined && import.meta.url.endsWith(process.argv[1].replace(/\\/g, '/'));
 if (isMain) {
   const config = loadConfig();
-  const running = await startWorker(config);
-  console.log(`worker on task queue ${config.TASK_QUEUE} at ${config.TEMPORAL_ADDRESS}; metrics on ${config.METRICS_ADDRESS}:${config.METRICS_PORT}/metrics`);
+  const connection = await Connection.connect(connectionOptions(config));
+  const dataConverter = pipelineDataConverter(config);
+  const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, ...(dataConverter ? { dataConverter } : {}) });
+  const running = await startOperatedWorker(config, client);
+  console.log(`worker on task queue ${config.TASK_QUEUE} at ${config.TEMPORAL_ADDRESS}; metrics and read API on ${config.METRICS_ADDRESS}:${config.METRICS_PORT}`);
+  process.once('SIGINT', () => void running.shutdown());
+  process.once('SIGTERM', () => void running.shutdown());
   await running.done;
+  await connection.close();
 }

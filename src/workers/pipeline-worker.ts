@@ -5,7 +5,7 @@
 import type { DataConverter } from '@temporalio/common';
 import type { NativeConnection } from '@temporalio/worker';
 import { Worker } from '@temporalio/worker';
-import { createFileActivities, type FaultInjector } from '../activities/file-activities.js';
+import { createFileActivities, type FaultInjector, type FileAlerts } from '../activities/file-activities.js';
 import { createOpsActivities, type OpsActivityDeps } from '../activities/ops-activities.js';
 import { createStreamActivities, type StreamMetrics } from '../activities/stream-activities.js';
 import type { Landing } from '../files/landing.js';
@@ -23,6 +23,8 @@ export interface PipelineDeps {
   validateMemoryLimit?: string;
   metrics?: StreamMetrics;
   faults?: FaultInjector;
+  /** Where a file needing an operator is reported besides the log. */
+  fileAlerts?: FileAlerts;
   /** Operations activities (landing watcher, daily run, alerts): need a Temporal client; off when unset. */
   ops?: Pick<OpsActivityDeps, 'client' | 'taskQueue' | 'alertWebhookUrl' | 'fetch' | 'now'>;
   /** Extra activities merged into the same worker. */
@@ -39,6 +41,7 @@ export const createActivities = (deps: PipelineDeps) => {
       landing: deps.landing,
       workDir: deps.workDir,
       ...(deps.validateMemoryLimit ? { validateMemoryLimit: deps.validateMemoryLimit } : {}),
+      ...(deps.fileAlerts ? { alerts: deps.fileAlerts } : {}),
       ...optional,
     }),
     ...createStreamActivities({
@@ -81,5 +84,6 @@ export const createPipelineWorker = async (input: {
     ...(input.dataConverter ? { dataConverter: input.dataConverter } : {}),
     activities: createActivities(input.deps),
     maxConcurrentActivityTaskExecutions: input.maxConcurrentActivityTaskExecutions ?? 20,
+    // On shutdown, running activities get a grace before they are cancelled (they heartbeat, so they learn of it).
     ...(input.shutdownGraceTime !== undefined ? { shutdownGraceTime: input.shutdownGraceTime } : {}),
   });

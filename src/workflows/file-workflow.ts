@@ -4,32 +4,73 @@
  * operator's cancel runs them in reverse, leaving the warehouse as it was before the file.
  */
 import {
+  ActivityCancellationType,
   ApplicationFailure,
   CancellationScope,
+  condition,
   isCancellation,
   log,
+  patched,
   proxyActivities,
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
+  type ActivityOptions,
 } from '@temporalio/workflow';
 import type { createFileActivities } from '../activities/file-activities.js';
-import { fileProgressQuery, searchAttributes, type FileStage, type FileWorkflowInput, type FileWorkflowResult } from '../domain/workflow-api.js';
+import {
+  fileProgressQuery,
+  retryRollbackSignal,
+  searchAttributes,
+  type FileStage,
+  type FileWorkflowInput,
+  type FileWorkflowResult,
+} from '../domain/workflow-api.js';
 
 export type { FileWorkflowInput, FileWorkflowResult };
-
-
 
 type FileActivities = ReturnType<typeof createFileActivities>;
 
 const retry = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: 12 };
 const nonRetryableErrorTypes = ['InvalidFile', 'WarehouseInvariant', 'StaleSequence'];
 
-const steps = proxyActivities<FileActivities>({
-  startToCloseTimeout: '30m',
-  heartbeatTimeout: '30s',
-  retry: { ...retry, nonRetryableErrorTypes },
-});
+/**
+ * Versioned change (patched): a cancelled step is waited for (WAIT_CANCELLATION_COMPLETED) before the
+ * compensations start, so a rollback never races the step it undoes. Runs recorded before it replay TRY_CANCEL.
+ */
+export const WAIT_FOR_CANCELLED_STEP_PATCH = 'saga-waits-for-cancelled-step';
+
+/** Each step its own budget: validation and the warehouse steps scale with the file, the bookkeeping does not. */
+const STEP_TIMEOUTS = {
+  bookkeeping: '2m',
+  validate: '30m',
+  warehouse: '20m',
+} as const;
+
+const proxies = (cancellationType: ActivityCancellationType) => {
+  const options = (startToCloseTimeout: string): ActivityOptions => ({
+    startToCloseTimeout,
+    heartbeatTimeout: '30s',
+    cancellationType,
+    retry: { ...retry, nonRetryableErrorTypes },
+  });
+  const bookkeeping = proxyActivities<FileActivities>(options(STEP_TIMEOUTS.bookkeeping));
+  const validation = proxyActivities<FileActivities>(options(STEP_TIMEOUTS.validate));
+  const warehouse = proxyActivities<FileActivities>(options(STEP_TIMEOUTS.warehouse));
+  return {
+    registerFile: bookkeeping.registerFile,
+    rejectFile: bookkeeping.rejectFile,
+    recordOutcome: bookkeeping.recordOutcome,
+    dropStaging: bookkeeping.dropStaging,
+    raiseFileAlert: bookkeeping.raiseFileAlert,
+    validateFile: validation.validateFile,
+    stageFile: warehouse.stageFile,
+    replacePartitions: warehouse.replacePartitions,
+    revertChange: warehouse.revertChange,
+    publishChange: warehouse.publishChange,
+    unpublishChange: warehouse.unpublishChange,
+  };
+};
 
 /** The innermost message: an activity's failure arrives wrapped as "Activity task failed". */
 const rootMessage = (error: unknown): string => {
@@ -38,13 +79,39 @@ const rootMessage = (error: unknown): string => {
   return current instanceof Error ? current.message : String(current);
 };
 
+interface Compensation {
+  step: string;
+  run: () => Promise<unknown>;
+}
+
+/** Runs every compensation in order; one that fails does not stop the others. Returns the ones that failed. */
+const compensate = async (compensations: Compensation[]): Promise<Array<{ step: string; reason: string }>> => {
+  const failed: Array<{ step: string; reason: string }> = [];
+  for (const c of compensations) {
+    try {
+      await c.run();
+    } catch (error) {
+      failed.push({ step: c.step, reason: rootMessage(error) });
+      log.error('compensation failed', { step: c.step, error: rootMessage(error) });
+    }
+  }
+  return failed;
+};
+
 export async function fileWorkflow(input: FileWorkflowInput): Promise<FileWorkflowResult> {
   const { workflowId, runId } = workflowInfo();
+  const steps = proxies(
+    patched(WAIT_FOR_CANCELLED_STEP_PATCH) ? ActivityCancellationType.WAIT_CANCELLATION_COMPLETED : ActivityCancellationType.TRY_CANCEL,
+  );
   const changeId = `${input.fileId}/${runId}`;
   const stagingId = `f_${runId.replace(/[^a-z0-9]/gi, '').toLowerCase()}`;
   let stage: FileStage = 'register';
   let detail = '';
+  let rollbackRetries = 0;
   setHandler(fileProgressQuery, () => ({ stage, detail, fileId: input.fileId, covers: input.covers }));
+  setHandler(retryRollbackSignal, () => {
+    rollbackRetries += 1;
+  });
   const enter = (next: FileStage): void => {
     stage = next;
     upsertSearchAttributes([{ key: searchAttributes.Stage, value: next }]);
@@ -66,7 +133,10 @@ export async function fileWorkflow(input: FileWorkflowInput): Promise<FileWorkfl
     return { outcome: 'duplicate', changeId: registered.changeId, dates: [] };
   }
 
-  const compensations: Array<() => Promise<unknown>> = [];
+  let compensations: Compensation[] = [];
+  let normalizedPath: string | undefined;
+  let replaced;
+  let published;
   try {
     enter('validate');
     const validation = await steps.validateFile({ ...ref, from: input.from, ...(input.today ? { today: input.today } : {}) });
@@ -81,14 +151,15 @@ export async function fileWorkflow(input: FileWorkflowInput): Promise<FileWorkfl
     }
 
     enter('stage');
-    const normalizedPath = validation.normalizedCsvPath;
-    compensations.unshift(() => steps.dropStaging({ stagingId, normalizedPath }));
+    normalizedPath = validation.normalizedCsvPath;
+    const staging = { stagingId, normalizedPath };
+    compensations.unshift({ step: 'dropStaging', run: () => steps.dropStaging(staging) });
     const staged = await steps.stageFile({ stagingId, csvPath: validation.normalizedCsvPath });
     detail = `${staged.rows} rows staged`;
 
     enter('replace');
-    compensations.unshift(() => steps.revertChange({ changeId }));
-    const replaced = await steps.replacePartitions({
+    compensations.unshift({ step: 'revertChange', run: () => steps.revertChange({ changeId }) });
+    replaced = await steps.replacePartitions({
       changeId,
       fileId: input.fileId,
       stagingId,
@@ -107,35 +178,56 @@ export async function fileWorkflow(input: FileWorkflowInput): Promise<FileWorkfl
     }
 
     enter('publish');
-    compensations.unshift(() => steps.unpublishChange({ changeId }));
-    const published = await steps.publishChange({ ...ref, changeId });
-
-    await steps.dropStaging({ stagingId, normalizedPath });
-    enter('applied');
-    detail = `${replaced.dates.length} date(s) replaced`;
-    return {
-      outcome: 'applied',
-      changeId,
-      dates: replaced.dates.map((d) => ({
-        eventDate: d.eventDate,
-        fromVersion: d.fromVersion,
-        toVersion: d.toVersion,
-        rowsBefore: d.rowsBefore,
-        rowsAfter: d.rowsAfter,
-        diffCount: published.find((p) => p.eventDate === d.eventDate)?.diffCount ?? 0,
-      })),
-    };
+    compensations.unshift({ step: 'unpublishChange', run: () => steps.unpublishChange({ changeId }) });
+    published = await steps.publishChange({ ...ref, changeId });
+    // Applied: from here on nothing rolls the file back.
+    compensations = [];
   } catch (error) {
     const reason = isCancellation(error) ? `cancelled by an operator during ${stage}` : `${stage} failed: ${rootMessage(error)}`;
     // A rejected or refused file has its outcome recorded already; anything else is recorded here.
     const decided = (['rejected', 'refused'] as FileStage[]).includes(stage);
     await CancellationScope.nonCancellable(async () => {
       if (compensations.length > 0 && !decided) enter('rolling_back');
-      for (const compensate of compensations) await compensate();
+      let failed = await compensate(compensations);
+      while (failed.length > 0) {
+        // A compensation failed: the file is neither applied nor rolled back. Say which step, alert, and wait
+        // for an operator to retry (`cli rollback retry <workflowId>`), then run the failed ones again.
+        const names = failed.map((f) => f.step).join(', ');
+        detail = `rollback incomplete: ${failed.map((f) => `${f.step} failed: ${f.reason}`).join('; ')} (after: ${reason})`;
+        enter('needs_operator');
+        await steps.recordOutcome({ ...ref, outcome: 'needs_operator', reason: detail });
+        await steps.raiseFileAlert({ ...ref, workflowId, failedSteps: names, message: detail });
+        const seen = rollbackRetries;
+        await condition(() => rollbackRetries > seen);
+        enter('rolling_back');
+        const retry = new Set(failed.map((f) => f.step));
+        failed = await compensate(compensations.filter((c) => retry.has(c.step)));
+      }
       if (!decided) await steps.recordOutcome({ ...ref, outcome: compensations.length > 0 ? 'rolled_back' : 'failed', reason });
     });
     if (compensations.length > 0 && !decided) enter('rolled_back');
     detail = reason;
     throw error;
   }
+
+  // Clean-up after the file is applied: a failure is retried by the policy, then logged, never compensated.
+  try {
+    await steps.dropStaging({ stagingId, normalizedPath });
+  } catch (error) {
+    log.warn('staging clean-up failed after the file was applied; left for the operator', { stagingId, error: rootMessage(error) });
+  }
+  enter('applied');
+  detail = `${replaced.dates.length} date(s) replaced`;
+  return {
+    outcome: 'applied',
+    changeId,
+    dates: replaced.dates.map((d) => ({
+      eventDate: d.eventDate,
+      fromVersion: d.fromVersion,
+      toVersion: d.toVersion,
+      rowsBefore: d.rowsBefore,
+      rowsAfter: d.rowsAfter,
+      diffCount: published.find((p) => p.eventDate === d.eventDate)?.diffCount ?? 0,
+    })),
+  };
 }

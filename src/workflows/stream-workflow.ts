@@ -4,9 +4,12 @@
  * The cursor moves only after the batch is durable in the warehouse.
  */
 import {
+  ActivityFailure,
   allHandlersFinished,
+  ApplicationFailure,
   condition,
   continueAsNew,
+  patched,
   proxyLocalActivities,
   setHandler,
   sleep,
@@ -16,10 +19,13 @@ import {
 import type { createStreamActivities } from '../activities/stream-activities.js';
 import {
   flushSignal,
+  flushUpdate,
   pauseSignal,
+  pauseUpdate,
   resumeSignal,
   searchAttributes,
   streamProgressQuery,
+  type DurableCursor,
   type StreamCounters,
   type StreamProgress,
 } from '../domain/workflow-api.js';
@@ -29,8 +35,8 @@ export type { StreamCounters };
 export interface StreamWorkflowInput {
   sourceId: string;
   clientId: string;
-  /** Next offset to read. */
-  cursor: number;
+  /** Next offset to read; unset: where the warehouse's last recorded batch of this source ended. */
+  cursor?: number;
   counters?: StreamCounters;
   paused?: boolean;
   maxRows: number;
@@ -63,11 +69,31 @@ export const emptyCounters = (): StreamCounters => ({
  * A worker that dies mid-batch loses its workflow task; the next worker reruns the batch, which the warehouse
  * recognises by its id.
  */
-const { processBatch } = proxyLocalActivities<ReturnType<typeof createStreamActivities>>({
+const NON_RETRYABLE = ['WarehouseInvariant', 'UnknownSource'];
+const { processBatch, resumeCursor, reportStreamParked } = proxyLocalActivities<ReturnType<typeof createStreamActivities>>({
   startToCloseTimeout: '1m',
   localRetryThreshold: '10s',
-  retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '30s', nonRetryableErrorTypes: ['WarehouseInvariant'] },
+  retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '30s', nonRetryableErrorTypes: NON_RETRYABLE },
 });
+
+/**
+ * Versioned change (patched): every batch that is not full, an empty one included, ends the workflow task, so
+ * signals, updates and queries are handled within one in-activity wait even when the source is idle; and a flush
+ * that arrives during the in-activity wait cuts a batch at once. Runs recorded before it replay the old path.
+ */
+export const ANSWERS_WHEN_IDLE_PATCH = 'stream-answers-when-idle';
+
+/** The failure retrying will not fix, if that is what a batch raised (a local activity's may arrive unwrapped): the stream parks on it. */
+const permanentFailure = (error: unknown): ApplicationFailure | null => {
+  const failure = error instanceof ActivityFailure ? error.cause : error;
+  return failure instanceof ApplicationFailure && (failure.nonRetryable || NON_RETRYABLE.includes(failure.type ?? '')) ? failure : null;
+};
+
+const rootMessage = (error: unknown): string => {
+  let current = error;
+  while (current instanceof Error && current.cause instanceof Error) current = current.cause;
+  return current instanceof Error ? current.message : String(current);
+};
 
 /** Longest wait for events inside one activity: bounds how long a signal waits to be handled. */
 const MAX_WAIT_IN_ACTIVITY_MS = 500;
@@ -82,9 +108,14 @@ const BATCHES_PER_TASK = 8;
 const MAX_BATCHES_PER_RUN = 2_000;
 
 export async function streamWorkflow(input: StreamWorkflowInput): Promise<StreamProgress> {
-  let cursor = input.cursor;
+  let cursor = input.cursor ?? 0;
   let paused = input.paused ?? false;
+  let parked: string | null = null;
   let flushRequested = false;
+  let batchInFlight = false;
+  /** Cut batches (written whatever their size) started and finished: a flush update waits for one started after it. */
+  let cutsStarted = 0;
+  let cutsDone = 0;
   const counters = input.counters ?? emptyCounters();
   let headCursor = cursor;
   let lastBatchAt: string | null = input.lastBatchAt ?? null;
@@ -99,16 +130,30 @@ export async function streamWorkflow(input: StreamWorkflowInput): Promise<Stream
     paused,
     lastBatchAt,
     generation,
+    parked,
     ...counters,
   });
+  const durable = (): DurableCursor => ({ cursor, headCursor, paused, parked });
   setHandler(pauseSignal, () => {
     paused = true;
   });
   setHandler(resumeSignal, () => {
     paused = false;
+    parked = null;
   });
   setHandler(flushSignal, () => {
     flushRequested = true;
+  });
+  setHandler(pauseUpdate, async () => {
+    paused = true;
+    await condition(() => !batchInFlight);
+    return durable();
+  });
+  setHandler(flushUpdate, async () => {
+    const wanted = cutsStarted + 1;
+    flushRequested = true;
+    await condition(() => cutsDone >= wanted || paused || parked !== null);
+    return durable();
   });
   setHandler(streamProgressQuery, progress);
   upsertSearchAttributes([
@@ -117,30 +162,72 @@ export async function streamWorkflow(input: StreamWorkflowInput): Promise<Stream
     { key: searchAttributes.Stage, value: paused ? 'paused' : 'running' },
   ]);
 
+  if (input.cursor === undefined) {
+    // A stream started without a cursor (its workflow was gone): resume where the warehouse's record ends.
+    cursor = await resumeCursor({ sourceId: input.sourceId });
+    headCursor = cursor;
+  }
+
+  /** One batch attempt; `cut` writes whatever is available (flush, or no time trigger left). */
+  const runBatch = async (request: Parameters<typeof processBatch>[0], answersIdle: boolean): Promise<Awaited<ReturnType<typeof processBatch>>> => {
+    const cut = request.minRows === 1;
+    const ticket = cut ? ++cutsStarted : 0;
+    if (cut && answersIdle) flushRequested = false;
+    const result = await processBatch(request);
+    if (cut) cutsDone = ticket;
+    return result;
+  };
+
   for (;;) {
     if (input.stopAt !== undefined && cursor >= input.stopAt) return progress();
+    if (parked !== null) {
+      upsertSearchAttributes([{ key: searchAttributes.Stage, value: 'parked' }]);
+      await condition(() => parked === null);
+      await reportStreamParked({ sourceId: input.sourceId, workflowId: workflowInfo().workflowId, cursor, reason: null });
+      upsertSearchAttributes([{ key: searchAttributes.Stage, value: paused ? 'paused' : 'running' }]);
+    }
     if (paused) {
       upsertSearchAttributes([{ key: searchAttributes.Stage, value: 'paused' }]);
       await condition(() => !paused);
       upsertSearchAttributes([{ key: searchAttributes.Stage, value: 'running' }]);
     }
+    const answersIdle = patched(ANSWERS_WHEN_IDLE_PATCH);
     const maxRows = input.stopAt === undefined ? input.maxRows : Math.min(input.maxRows, input.stopAt - cursor);
     const request = { sourceId: input.sourceId, fromCursor: cursor, maxRows };
     // The activity waits for a full batch for at most a short while (a signal is handled once it returns);
     // a longer time trigger continues as a durable timer that a flush or a pause cuts short.
     const inActivityMs = Math.min(input.maxWaitMs, MAX_WAIT_IN_ACTIVITY_MS);
     const timerMs = input.maxWaitMs - inActivityMs;
-    let batch = flushRequested
-      ? await processBatch({ ...request, maxWaitMs: 0, minRows: 1 })
-      : await processBatch({ ...request, maxWaitMs: inActivityMs, minRows: timerMs > 0 ? maxRows : 1 });
-    if (batch.deferred && timerMs > 0 && !flushRequested) {
-      await condition(() => flushRequested || paused, timerMs);
-      if (paused) continue;
-      batch = await processBatch({ ...request, maxWaitMs: 0, minRows: 1 });
+    let batch;
+    batchInFlight = true;
+    try {
+      batch = flushRequested
+        ? await runBatch({ ...request, maxWaitMs: 0, minRows: 1 }, answersIdle)
+        : await runBatch({ ...request, maxWaitMs: inActivityMs, minRows: timerMs > 0 ? maxRows : 1 }, answersIdle);
+      if (batch.deferred && timerMs > 0) {
+        if (!flushRequested) {
+          batchInFlight = false;
+          await condition(() => flushRequested || paused, timerMs);
+          if (paused) continue;
+          batchInFlight = true;
+          batch = await runBatch({ ...request, maxWaitMs: 0, minRows: 1 }, answersIdle);
+        } else if (answersIdle) {
+          // A flush arrived while the activity waited for a full batch: cut now.
+          batch = await runBatch({ ...request, maxWaitMs: 0, minRows: 1 }, answersIdle);
+        }
+      }
+    } catch (error) {
+      const failure = permanentFailure(error);
+      if (failure === null) throw error;
+      parked = `${failure.type ?? 'Error'}: ${rootMessage(failure)}`;
+      batchInFlight = false;
+      await reportStreamParked({ sourceId: input.sourceId, workflowId: workflowInfo().workflowId, cursor, reason: parked });
+      continue;
+    } finally {
+      batchInFlight = false;
     }
-    flushRequested = false;
+    if (!answersIdle) flushRequested = false;
     batchesThisRun += 1;
-    if (!batch.deferred && batchesThisRun % BATCHES_PER_TASK === 0) await sleep(1);
     cursor = batch.toCursor;
     headCursor = batch.headCursor;
     if (batch.read > 0) {
@@ -154,9 +241,15 @@ export async function streamWorkflow(input: StreamWorkflowInput): Promise<Stream
       counters.unknownFields += batch.unknownFields;
       lastBatchAt = batch.writtenAt;
     }
+    // Only full batches back to back share a workflow task: anything less means the source is (nearly) idle, and
+    // the task ends so that signals, updates and queries are handled now.
+    const endTask = answersIdle
+      ? batch.read < maxRows || batchesThisRun % BATCHES_PER_TASK === 0
+      : !batch.deferred && batchesThisRun % BATCHES_PER_TASK === 0;
+    if (endTask) await sleep(1);
 
     if (workflowInfo().continueAsNewSuggested || batchesThisRun >= (input.maxBatchesPerRun ?? MAX_BATCHES_PER_RUN)) {
-      // Never continue-as-new with a signal half-handled.
+      // Never continue-as-new with a signal or update half-handled.
       await condition(allHandlersFinished);
       await continueAsNew<typeof streamWorkflow>({
         ...input,

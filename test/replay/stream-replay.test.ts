@@ -2,21 +2,27 @@
  * Determinism guard: recorded histories replayed through the current workflow code. A change that would make
  * a running stream (or file) workflow take a different path on replay fails here, before it reaches a worker.
  *
- * Re-record after an intended, versioned change: `RECORD_HISTORIES=1 npx vitest run test/replay/stream-replay.test.ts`.
+ * Record fresh histories from a running stack: `RECORD_HISTORIES=1 npx vitest run test/replay/stream-replay.test.ts`.
+ * A history already in histories/ (recorded by an older release) is never overwritten: a new recording of the
+ * same scenario is saved beside it with the date, and every file in histories/ is replayed.
  */
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
+import { ApplicationFailure, Context } from '@temporalio/activity';
 import { Worker } from '@temporalio/worker';
 import { describe, expect, it } from 'vitest';
 import { generateFile } from '../../src/files/generate.js';
 import { startStreamWorkflow } from '../../src/ops/start-stream.js';
 import { SimulatedFeed } from '../../src/sources/simulated-feed.js';
 import { workflowBundle } from '../../src/workers/bundle.js';
-import { flushSignal, pauseSignal, resumeSignal, streamProgressQuery } from '../../src/domain/workflow-api.js';
+import { fileLandedSignal, flushSignal, pauseSignal, replayFileSignal, resumeSignal, streamProgressQuery, workflowIds } from '../../src/domain/workflow-api.js';
+import { startLandingWorkflow } from '../../src/ops/start-landing.js';
+import { dailyStateQuery, type dailyWorkflow } from '../../src/workflows/daily-workflow.js';
+import { landingStateQuery } from '../../src/workflows/landing-workflow.js';
 import { startTestPipeline, temporalAddress } from '../support/pipeline.js';
 import { repoRoot } from '../support/servers.js';
 
@@ -43,9 +49,10 @@ const historyFromJson = (json: unknown): unknown => {
 };
 
 /** The history as the Temporal CLI exports it (`temporal workflow show --output json`): the format replay reads. */
-const save = (path: string, workflowId: string): void => {
+const save = (wanted: string, workflowId: string, runId?: string): void => {
+  const path = existsSync(wanted) ? wanted.replace(/\.json$/, `.${new Date().toISOString().slice(0, 16).replace(/[-:]/g, '')}.json`) : wanted;
   const cli = existsSync(join(repoRoot, '.tools/bin/temporal')) ? join(repoRoot, '.tools/bin/temporal') : 'temporal';
-  const json = execFileSync(cli, ['workflow', 'show', '--workflow-id', workflowId, '--address', temporalAddress(), '--output', 'json'], {
+  const json = execFileSync(cli, ['workflow', 'show', '--workflow-id', workflowId, ...(runId ? ['--run-id', runId] : []), '--address', temporalAddress(), '--output', 'json'], {
     encoding: 'utf8',
     maxBuffer: 64 * 1024 * 1024,
   });
@@ -75,6 +82,104 @@ describe.runIf(recording)('recording histories', () => {
     }
   });
 
+  it('records a stream with a time trigger above 500 ms (the timer branch) cut by flush and pause signals', async () => {
+    const feed = new SimulatedFeed({ clientId: 'replay2', seed: 7, rate: 'unbounded', totalEvents: 300, businessDate: '2026-11-21' });
+    const p = await startTestPipeline({ sources: new Map([[feed.id, feed]]), clientId: 'replay2' });
+    try {
+      const started = await startStreamWorkflow(p.client, {
+        taskQueue: p.taskQueue, sourceId: feed.id, clientId: 'replay2', maxRows: 5_000, maxWaitMs: 1_500, maxBatchesPerRun: 6,
+      });
+      // The current run, whichever it is after a continue-as-new.
+      const latest = p.client.workflow.getHandle(started.workflowId);
+      for (let i = 0; i < 6; i++) {
+        await latest.signal(i % 2 === 0 ? flushSignal : pauseSignal);
+        await new Promise((r) => setTimeout(r, 300));
+        await latest.signal(resumeSignal);
+        await new Promise((r) => setTimeout(r, 700));
+      }
+      // The source ran dry after 300 events: every later batch waited on the timer.
+      expect((await latest.query(streamProgressQuery)).cursor).toBe(300);
+      await latest.terminate('recorded');
+      // The first run: its timers and the signals that cut them.
+      save(join(historiesDir, 'stream-workflow-timer-signals.json'), started.workflowId, started.runId);
+    } finally {
+      await p.stop();
+    }
+  });
+
+  for (const [name, fault] of [['rejected', null], ['rollback', 'publish'], ['cancel', 'hold']] as const) {
+    it(`records a file run: ${name}`, async () => {
+      let reach = (): void => undefined;
+      const reached = new Promise<void>((r) => (reach = r));
+      const faults = {
+        before: async (step: string): Promise<void> => {
+          if (fault === 'publish' && step === 'publish') throw ApplicationFailure.nonRetryable('injected failure at publish', 'InjectedFault');
+          if (fault === 'hold' && step === 'replace') {
+            const ctx = Context.current();
+            const beat = setInterval(() => ctx.heartbeat(), 100);
+            reach();
+            await ctx.cancelled.finally(() => clearInterval(beat));
+          }
+        },
+      };
+      const p = await startTestPipeline({ clientId: 'acme', faults });
+      try {
+        const file = await generateFile({ dir: p.landingDir, kind: 'reconciliation', covers: ['2026-11-20'], rows: 20, sequence: 1 });
+        // A rejected file: a row the manifest does not count (row count and digest no longer match).
+        if (name === 'rejected') appendFileSync(file.dataPath, 'not,a,valid,row\n');
+        const started = await p.submit(file.fileId, { requestId: randomUUID().slice(0, 8) });
+        if (!started.started) throw new Error(started.reason);
+        if (fault === 'hold') {
+          await reached;
+          await started.handle.cancel();
+        }
+        await started.handle.result().catch(() => undefined);
+        save(join(historiesDir, `file-workflow-${name}.json`), started.workflowId);
+      } finally {
+        await p.stop();
+      }
+    });
+  }
+
+  it('records a daily run: the late-file alert and its clearing', async () => {
+    const p = await startTestPipeline({ clientId: 'replayd', withOps: true });
+    try {
+      const date = '2026-11-20';
+      const handle = await p.client.workflow.start<typeof dailyWorkflow>('dailyWorkflow', {
+        taskQueue: p.taskQueue,
+        workflowId: workflowIds.daily('replayd', date),
+        args: [{ clientId: 'replayd', timeZone: 'America/New_York', deadline: '06:00', date, deadlineAt: new Date(Date.now() + 1_500).toISOString(), checkIntervalMs: 1_000 }],
+      });
+      for (let i = 0; i < 300 && !(await handle.query(dailyStateQuery)).late; i++) await new Promise((r) => setTimeout(r, 100));
+      const file = await generateFile({ dir: p.landingDir, kind: 'reconciliation', covers: [date], rows: 10, sequence: 1, clientId: 'replayd' });
+      const started = await p.submit(file.fileId);
+      if (!started.started) throw new Error(started.reason);
+      await handle.signal(fileLandedSignal, { fileId: file.fileId, sha256: file.manifest.sha256, kind: 'reconciliation', covers: [date], workflowId: started.workflowId });
+      const result = await handle.result();
+      expect(result).toMatchObject({ outcome: 'reconciled', late: true });
+      save(join(historiesDir, 'daily-workflow-late-cleared.json'), handle.workflowId);
+    } finally {
+      await p.stop();
+    }
+  });
+
+  it('records a landing watcher: a file started, a replay refused', async () => {
+    const p = await startTestPipeline({ clientId: 'replayl', withOps: true });
+    try {
+      const handle = await startLandingWorkflow(p.client, { taskQueue: p.taskQueue, clientId: 'replayl', location: 'test', pollIntervalMs: 500 });
+      await generateFile({ dir: p.landingDir, kind: 'reconciliation', covers: ['2026-11-20'], rows: 10, sequence: 1, clientId: 'replayl' });
+      for (let i = 0; i < 300 && (await handle.query(landingStateQuery)).started < 1; i++) await new Promise((r) => setTimeout(r, 100));
+      await handle.signal(replayFileSignal, { fileId: 'no-such-file', requestedBy: 'recording' });
+      for (let i = 0; i < 300 && (await handle.query(landingStateQuery)).replays + (await handle.query(landingStateQuery)).recent.filter((e) => e.what.startsWith('replay refused')).length < 1; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      await handle.terminate('recorded');
+      save(join(historiesDir, 'landing-workflow.json'), handle.workflowId);
+    } finally {
+      await p.stop();
+    }
+  });
+
   it('records a reconciliation file run', async () => {
     const p = await startTestPipeline({ clientId: 'acme' });
     try {
@@ -90,17 +195,17 @@ describe.runIf(recording)('recording histories', () => {
 });
 
 describe('replaying recorded histories with the current workflow code', () => {
-  const cases = [
-    { name: 'stream workflow', path: streamHistory, workflowId: 'stream/sim:replay:p0' },
-    { name: 'reconciliation file workflow', path: fileHistory, workflowId: 'replayed-file' },
-  ].filter((c) => existsSync(c.path));
+  const cases = readdirSync(historiesDir)
+    .filter((f) => f.endsWith('.json'))
+    .sort()
+    .map((f) => ({ name: f, path: join(historiesDir, f) }));
 
   it('has the stream history committed', () => {
     expect(existsSync(streamHistory)).toBe(true);
   });
 
-  it.each(cases)('replays the $name history without nondeterminism', async ({ path, workflowId }) => {
+  it.each(cases)('replays $name without nondeterminism', async ({ path }) => {
     const history = historyFromJson(JSON.parse(readFileSync(path, 'utf8')));
-    await Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, history, workflowId);
+    await Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, history);
   });
 });

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, type Worker } from '@temporalio/worker';
-import type { FaultInjector } from '../../src/activities/file-activities.js';
+import type { FaultInjector, FileAlerts } from '../../src/activities/file-activities.js';
 import type { StreamMetrics } from '../../src/activities/stream-activities.js';
 import { intakeInput } from '../../src/files/intake.js';
 import { LocalDirLanding } from '../../src/files/landing.js';
@@ -44,9 +44,12 @@ export const startTestPipeline = async (opts: {
   warehouse?: Warehouse;
   sources?: Map<string, TransactionSource>;
   faults?: FaultInjector;
+  fileAlerts?: FileAlerts;
   metrics?: StreamMetrics;
   timeZone?: string;
   clientId?: string;
+  /** Also serve the operating activities (landing watcher, daily run), with this pipeline's client. */
+  withOps?: boolean;
 } = {}): Promise<TestPipeline> => {
   const address = temporalAddress();
   const namespace = process.env.TEMPORAL_NAMESPACE ?? 'default';
@@ -69,7 +72,9 @@ export const startTestPipeline = async (opts: {
       timeZone: opts.timeZone ?? 'America/New_York',
       workDir,
       ...(opts.faults ? { faults: opts.faults } : {}),
+      ...(opts.fileAlerts ? { fileAlerts: opts.fileAlerts } : {}),
       ...(opts.metrics ? { metrics: opts.metrics } : {}),
+      ...(opts.withOps ? { ops: { client, taskQueue } } : {}),
     },
   });
   const running = worker.run();

@@ -921,6 +921,11 @@ export class BigQueryWarehouse implements Warehouse {
     return { lateArrivals: num(r?.late), conflicts: num(r?.conflicts), rejects: num(r?.rejects), batches: num(r?.batches) };
   }
 
+  async streamCursor(sourceId: string): Promise<number> {
+    const [r] = await this.query(`SELECT COALESCE(MAX(to_cursor), 0) AS c FROM ${this.t('stream_batches')} WHERE source_id = @source`, { source: p.str(sourceId) });
+    return num(r?.c);
+  }
+
   async checksums(): Promise<Record<string, string>> {
     const rows = await this.query(
       DATA_TABLES.map(

@@ -895,6 +895,11 @@ export class DuckDbWarehouse implements Warehouse {
     return { lateArrivals: num(r?.late), conflicts: num(r?.conflicts), rejects: num(r?.rejects), batches: num(r?.batches) };
   }
 
+  async streamCursor(sourceId: string): Promise<number> {
+    const [r] = await this.rows(this.reader, `SELECT coalesce(max(to_cursor), 0)::BIGINT AS c FROM stream_batches WHERE source_id = $source`, { source: sourceId });
+    return num(r?.c);
+  }
+
   async checksums(): Promise<Record<string, string>> {
     const out: Record<string, string> = {};
     for (const table of DATA_TABLES) {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Prepares the local stack: npm packages, the Temporal CLI and test server, the
-# BigQuery emulator. Idempotent; a second run only checks stamps.
+# BigQuery emulator, the Kafka broker. Idempotent; a second run only checks stamps.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -129,6 +129,11 @@ install_emulator() {
   write_stamp emulator "$want"
 }
 
+install_kafka() {
+  # Needs a JDK and Maven (scripts/install-kafka.sh says which); the stamp makes a re-run instant.
+  bash scripts/install-kafka.sh
+}
+
 main() {
   check_prerequisites
   mkdir -p "$BIN"
@@ -140,6 +145,7 @@ main() {
   install_npm_packages
   install_temporal
   install_emulator
+  install_kafka
   say "ready ($("$BIN/temporal" --version 2>/dev/null | head -n1))"
 }
 

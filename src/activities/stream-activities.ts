@@ -4,7 +4,7 @@
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { parseStreamRecords, type ParsedStreamRecords } from '../domain/stream-event.js';
-import type { TransactionSource } from '../sources/source.js';
+import type { SourceLookup, TransactionSource } from '../sources/source.js';
 import type { StreamBatch, Warehouse } from '../warehouse/port.js';
 import { classified } from './errors.js';
 import type { FaultInjector } from './file-activities.js';
@@ -16,7 +16,7 @@ export interface StreamMetrics {
 
 export interface StreamActivityDeps {
   warehouse: Warehouse;
-  sources: Map<string, TransactionSource>;
+  sources: SourceLookup;
   timeZone: string;
   metrics?: StreamMetrics;
   faults?: FaultInjector;
@@ -101,6 +101,7 @@ export const createStreamActivities = ({ warehouse, sources, timeZone, metrics, 
       warehouse.writeStreamBatch(streamBatchOf({ sourceId: input.sourceId, fromCursor: input.fromCursor, toCursor: read.nextCursor, parsed })),
     );
     await faults?.before('stream.ack', ctx.info.attempt);
+    source.acknowledge?.(result.toCursor);
     const durableAtMs = now();
     if (!result.alreadyApplied) {
       metrics?.batchWritten({

@@ -8,10 +8,11 @@ import type { Config } from '../config.js';
 import { registerReadApi } from '../ops/read-api.js';
 import { ensureDailySchedule } from '../ops/schedule.js';
 import { startLandingWorkflow } from '../ops/start-landing.js';
-import { startStreamWorkflow } from '../ops/start-stream.js';
+import { startKafkaSupervisor, startStreamWorkflow } from '../ops/start-stream.js';
 import { startWorker, type RunningWorker } from '../workers/main.js';
 import { connectClient, isLocalAddress, uiAddress } from './context.js';
-import { temporalScript } from './stack.js';
+import { startSimulatedClient, type SimulatedClient } from './kafka-feed.js';
+import { kafkaScript, temporalScript } from './stack.js';
 
 /** Worker with the operating activities and the read API: what `up` and `worker` run. */
 export const startOperatedWorker = async (config: Config, client: Client): Promise<RunningWorker> => {
@@ -28,14 +29,22 @@ export const startOperatedWorker = async (config: Config, client: Client): Promi
 
 /** Stream, schedule and watcher: each call converges (attaches to what runs, updates the schedule). */
 export const ensureOperations = async (config: Config, client: Client, running: RunningWorker): Promise<{ streamId: string; streamStarted: boolean }> => {
-  const sourceId = [...running.deps.sources.keys()][0] ?? `sim:${config.CLIENT_ID}:p0`;
-  const stream = await startStreamWorkflow(client, {
-    taskQueue: config.TASK_QUEUE,
-    sourceId,
-    clientId: config.CLIENT_ID,
-    maxRows: config.STREAM_BATCH_MAX_ROWS,
-    maxWaitMs: config.STREAM_BATCH_MAX_WAIT_MS,
-  });
+  const stream =
+    config.SOURCE === 'kafka'
+      ? await startKafkaSupervisor(client, {
+          taskQueue: config.TASK_QUEUE,
+          topic: config.KAFKA_TOPIC,
+          clientId: config.CLIENT_ID,
+          maxRows: config.STREAM_BATCH_MAX_ROWS,
+          maxWaitMs: config.STREAM_BATCH_MAX_WAIT_MS,
+        })
+      : await startStreamWorkflow(client, {
+          taskQueue: config.TASK_QUEUE,
+          sourceId: [...running.deps.sources.keys()][0] ?? `sim:${config.CLIENT_ID}:p0`,
+          clientId: config.CLIENT_ID,
+          maxRows: config.STREAM_BATCH_MAX_ROWS,
+          maxWaitMs: config.STREAM_BATCH_MAX_WAIT_MS,
+        });
   await ensureDailySchedule(client, {
     clientId: config.CLIENT_ID,
     timeZone: config.CLIENT_TIME_ZONE,
@@ -55,16 +64,31 @@ export const runUp = async (config: Config): Promise<void> => {
     if (result.code !== 0) throw new Error('the Temporal dev server did not start (see above)');
     startedServer = !/already running/.test(result.output);
   }
+  let startedBroker = false;
+  let simulatedClient: SimulatedClient | null = null;
+  if (config.SOURCE === 'kafka') {
+    if (config.KAFKA_BROKERS.split(',').every(isLocalAddress)) {
+      const result = await kafkaScript(config, 'start');
+      console.log(result.output);
+      if (result.code !== 0) throw new Error('the Kafka broker did not start (see above); SOURCE=sim runs without it');
+      startedBroker = !/already running/.test(result.output);
+    }
+    simulatedClient = await startSimulatedClient(config);
+  }
   const { client, close } = await connectClient(config);
   const running = await startOperatedWorker(config, client);
   const { streamId, streamStarted } = await ensureOperations(config, client, running);
+  const streamLine =
+    config.SOURCE === 'kafka'
+      ? `${streamId} (${streamStarted ? 'started' : 'already running, attached'}): one stream per partition of topic ${config.KAFKA_TOPIC} (${simulatedClient?.partitions ?? '?'} partitions) at ${config.KAFKA_BROKERS}, group ${config.KAFKA_GROUP}; the simulated client produces ${config.FEED_RATE} events/s`
+      : `${streamId} (${streamStarted ? 'started' : 'already running, attached'}): simulated feed at ${config.FEED_RATE} events/s (in process)`;
   const ui = uiAddress(config);
   const ns = encodeURIComponent(config.TEMPORAL_NAMESPACE);
   console.log(`
 The pipeline is up for client ${config.CLIENT_ID} (${config.CLIENT_TIME_ZONE}).
 
   Temporal UI        ${ui}/namespaces/${ns}/workflows
-  stream             ${streamId} (${streamStarted ? 'started' : 'already running, attached'}): simulated feed at ${config.FEED_RATE} events/s
+  stream             ${streamLine}
   midnight schedule  daily/${config.CLIENT_ID}: ${config.SCHEDULE_TIME} ${config.CLIENT_TIME_ZONE}, file late after ${config.RECONCILIATION_DEADLINE} next day
   landing watcher    landing/${config.CLIENT_ID} watching ${config.LANDING_DIR}
   warehouse          ${config.WAREHOUSE === 'duckdb' ? config.DUCKDB_PATH : `BigQuery ${config.BIGQUERY_PROJECT}.${config.BIGQUERY_DATASET}`}
@@ -79,16 +103,18 @@ In another terminal:
   npm run cli -- late                                dates whose reconciliation file is late
   npm run cli -- --help                              everything else
 
-Ctrl-C stops the worker${startedServer ? ' and the Temporal server' : ''}.`);
+Ctrl-C stops the worker${startedServer ? ' and the Temporal server' : ''}${startedBroker ? ' and the Kafka broker' : ''}.`);
 
   let stopping = false;
   const stop = async (): Promise<void> => {
     if (stopping) return;
     stopping = true;
     console.log('\nstopping the worker…');
+    await simulatedClient?.stop();
     await running.shutdown();
     await close();
     if (startedServer) console.log((await temporalScript(config, 'stop')).output);
+    if (startedBroker) console.log((await kafkaScript(config, 'stop')).output);
   };
   process.once('SIGINT', () => void stop());
   process.once('SIGTERM', () => void stop());

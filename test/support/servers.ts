@@ -221,3 +221,77 @@ export async function startEmulator(options: { port?: number } = {}): Promise<Em
   };
   return { endpoint: `http://127.0.0.1:${port}`, port, stop };
 }
+
+const kafkaScript = join(repoRoot, 'scripts/kafka.sh');
+
+export interface KafkaServer {
+  /** host:port of the broker's client listener. */
+  broker: string;
+  port: number;
+  dataDir: string;
+  env: NodeJS.ProcessEnv;
+  /** Stops the broker and keeps its data (a fault test restarts it with `restart`). */
+  halt: () => Promise<void>;
+  restart: () => Promise<void>;
+  stop: () => Promise<void>;
+}
+
+/**
+ * Starts a single-node Kafka broker (scripts/kafka.sh) on free ports with its own data dir.
+ * Call `stop()` when done; it also runs automatically when the process exits.
+ */
+export async function startKafka(): Promise<KafkaServer> {
+  const port = await freePort();
+  const controllerPort = await freePort();
+  const dataDir = mkdtempSync(join(tmpdir(), 'kafka-test-'));
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    KAFKA_PORT: String(port),
+    KAFKA_CONTROLLER_PORT: String(controllerPort),
+    KAFKA_DATA_DIR: dataDir,
+    KAFKA_HEAP: '384m',
+    KAFKA_WATCH_PID: String(process.pid),
+  };
+  const key = `kafka:${dataDir}`;
+  let stopped = false;
+  const stopSync = (): void => {
+    if (stopped) return;
+    stopped = true;
+    execFileSync('bash', [kafkaScript, 'stop'], { env, stdio: 'ignore' });
+    rmSync(dataDir, { recursive: true, force: true });
+  };
+  installExitHandlers();
+  pendingStops.set(key, stopSync);
+  const run = async (command: 'start' | 'stop'): Promise<void> => {
+    try {
+      await execFileAsync('bash', [kafkaScript, command], { env, cwd: repoRoot });
+    } catch (err) {
+      throw scriptError(`Kafka broker on port ${port} (scripts/kafka.sh ${command})`, err);
+    }
+  };
+  try {
+    await run('start');
+  } catch (err) {
+    pendingStops.delete(key);
+    stopQuietly(stopSync);
+    throw err;
+  }
+  return {
+    broker: `127.0.0.1:${port}`,
+    port,
+    dataDir,
+    env,
+    halt: () => run('stop'),
+    restart: () => run('start'),
+    stop: async () => {
+      if (stopped) return;
+      pendingStops.delete(key);
+      stopped = true;
+      try {
+        await run('stop');
+      } finally {
+        rmSync(dataDir, { recursive: true, force: true });
+      }
+    },
+  };
+}

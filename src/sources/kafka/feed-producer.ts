@@ -38,7 +38,7 @@ export const ensureTopic = async (cluster: KafkaCluster, topic: string, partitio
   }
   const { leaders } = await cluster.topic(topic, true);
   if (leaders.length < partitions) {
-    await cluster.admin.createPartitions({ topics: [{ name: topic, count: partitions, assignments: [] }] });
+    await cluster.admin.createPartitions({ topics: [{ name: topic, count: partitions, assignments: null }] });
     return partitions;
   }
   return leaders.length;

@@ -12,6 +12,8 @@ import type { FaultInjector } from './file-activities.js';
 export interface StreamMetrics {
   /** Called once the batch is durable, with each record's emitted time. */
   batchWritten(input: { sourceId: string; emittedAtMs: number[]; durableAtMs: number; inserted: number; late: number; rejected: number; conflicts: number; lag: number }): void;
+  /** A read from the source answered (possibly with nothing), or failed: a broker that is down shows as a stall. */
+  sourceRead?(input: { sourceId: string; ok: boolean; atMs: number }): void;
 }
 
 export interface StreamActivityDeps {
@@ -83,12 +85,13 @@ export const createStreamActivities = ({ warehouse, sources, timeZone, metrics, 
     const source = sources.get(input.sourceId);
     if (!source) throw ApplicationFailure.nonRetryable(`no source ${input.sourceId} on this worker`, 'UnknownSource');
     await faults?.before('stream.read', ctx.info.attempt);
-    const read = await source.read({
-      fromCursor: input.fromCursor,
-      maxRows: input.maxRows,
-      maxWaitMs: input.maxWaitMs,
-      signal: ctx.cancellationSignal,
-    });
+    const read = await source
+      .read({ fromCursor: input.fromCursor, maxRows: input.maxRows, maxWaitMs: input.maxWaitMs, signal: ctx.cancellationSignal })
+      .catch((error: unknown) => {
+        metrics?.sourceRead?.({ sourceId: input.sourceId, ok: false, atMs: now() });
+        throw error;
+      });
+    metrics?.sourceRead?.({ sourceId: input.sourceId, ok: true, atMs: now() });
     if (!ctx.info.isLocal) ctx.heartbeat({ read: read.records.length });
     if (read.records.length < (input.minRows ?? 0)) {
       const zero = { inserted: 0, duplicates: 0, conflicts: 0, late: 0, rejected: 0, unknownFields: 0 };

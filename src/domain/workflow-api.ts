@@ -108,6 +108,11 @@ export interface StreamProgress extends StreamCounters {
   lag: number;
   paused: boolean;
   lastBatchAt: string | null;
+  /**
+   * When the source last answered a read, even with nothing (workflow time). Older than a few batch waits while
+   * the stream is not paused: the source is unreachable and the stream is stalled (it retries until it answers).
+   */
+  lastReadAt?: string | null;
   generation: number;
 }
 export const streamProgressQuery = defineQuery<StreamProgress>('streamProgress');

@@ -88,6 +88,7 @@ export async function streamWorkflow(input: StreamWorkflowInput): Promise<Stream
   const counters = input.counters ?? emptyCounters();
   let headCursor = cursor;
   let lastBatchAt: string | null = input.lastBatchAt ?? null;
+  let lastReadAt: string | null = null;
   let batchesThisRun = 0;
   const generation = input.generation ?? 0;
 
@@ -98,6 +99,7 @@ export async function streamWorkflow(input: StreamWorkflowInput): Promise<Stream
     lag: Math.max(0, headCursor - cursor),
     paused,
     lastBatchAt,
+    lastReadAt,
     generation,
     ...counters,
   });
@@ -139,6 +141,7 @@ export async function streamWorkflow(input: StreamWorkflowInput): Promise<Stream
       batch = await processBatch({ ...request, maxWaitMs: 0, minRows: 1 });
     }
     flushRequested = false;
+    lastReadAt = new Date().toISOString();
     batchesThisRun += 1;
     if (!batch.deferred && batchesThisRun % BATCHES_PER_TASK === 0) await sleep(1);
     cursor = batch.toCursor;

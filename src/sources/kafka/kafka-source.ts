@@ -8,8 +8,14 @@ import type { Consumer } from '@platformatic/kafka';
 import { SourceError, type ReadRequest, type ReadResult, type SourceLookup, type SourceRecord, type TransactionSource } from '../source.js';
 import { kafkaSourceId, parseKafkaSourceId, type KafkaCluster } from './kafka-client.js';
 
-/** Bytes one fetch may return for the partition: ~40k records of the contract's size, above any batch size. */
+/** Upper bound of bytes one fetch may return for the partition. */
 const PARTITION_MAX_BYTES = 16 * 1024 * 1024;
+/**
+ * A fetch returns whole record batches up to its byte limit, all decoded by the client: asking for about the bytes
+ * of the records wanted (from the sizes seen so far) keeps it from decoding a large backlog to keep a few.
+ */
+const fetchBytesFor = (rows: number, bytesPerRecord: number): number =>
+  Math.min(PARTITION_MAX_BYTES, Math.max(64 * 1024, Math.ceil(rows * bytesPerRecord * 1.2)));
 
 export class KafkaPartitionSource implements TransactionSource {
   readonly id: string;
@@ -18,6 +24,8 @@ export class KafkaPartitionSource implements TransactionSource {
   private pendingCommit: number | null = null;
   private lastCommitted = -1;
   private fetcher: Consumer | null = null;
+  /** Running estimate of a record's size on the wire (value plus record overhead). */
+  private bytesPerRecord = 400;
 
   constructor(
     private readonly cluster: KafkaCluster,
@@ -58,15 +66,16 @@ export class KafkaPartitionSource implements TransactionSource {
     if (leader === undefined) throw new SourceError(`topic ${this.topic} has no partition ${this.partition}`, 'BAD_REQUEST', this.id);
     // Its own connection: a broker answers one request per connection at a time, and a fetch waits for data.
     this.fetcher ??= this.cluster.fetcher();
+    const bytes = fetchBytesFor(maxRows, this.bytesPerRecord);
     const response = await this.fetcher.fetch({
       node: leader,
       maxWaitTime: Math.min(waitMs, 5_000),
       minBytes: 1,
-      maxBytes: PARTITION_MAX_BYTES,
+      maxBytes: bytes,
       topics: [
         {
           topicId: topic.id,
-          partitions: [{ partition: this.partition, fetchOffset: BigInt(fromCursor), currentLeaderEpoch: -1, lastFetchedEpoch: -1, partitionMaxBytes: PARTITION_MAX_BYTES }],
+          partitions: [{ partition: this.partition, fetchOffset: BigInt(fromCursor), currentLeaderEpoch: -1, lastFetchedEpoch: -1, partitionMaxBytes: bytes }],
         },
       ],
     });
@@ -78,7 +87,11 @@ export class KafkaPartitionSource implements TransactionSource {
       throw new Error(`fetch of ${this.id} at offset ${fromCursor} failed with Kafka error code ${part.errorCode}`);
     }
     const records: SourceRecord[] = [];
+    let wireBytes = 0;
+    let decoded = 0;
     for (const batch of part.records ?? []) {
+      wireBytes += batch.length;
+      decoded += batch.records.length;
       for (const r of batch.records) {
         const offset = Number(batch.firstOffset) + r.offsetDelta;
         // A fetch returns whole record batches: skip what lies before the cursor.
@@ -86,6 +99,7 @@ export class KafkaPartitionSource implements TransactionSource {
         records.push({ offset, emittedAtMs: Number(batch.firstTimestamp + r.timestampDelta), payload: r.value?.toString('utf8') ?? '' });
       }
     }
+    if (decoded > 0) this.bytesPerRecord = Math.max(50, wireBytes / decoded);
     return { records, head: Number(part.highWatermark) };
   }
 

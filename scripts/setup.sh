@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Prepares the local stack: npm packages, the Temporal CLI and test server, the
-# BigQuery emulator, the Kafka broker. Idempotent; a second run only checks stamps.
+# BigQuery emulator, the Kafka broker, the GCS-compatible server. Idempotent; a second run only checks stamps.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -134,6 +134,15 @@ install_kafka() {
   bash scripts/install-kafka.sh
 }
 
+install_gcs() {
+  # fake-gcs-server for the bucket landing's tests; built with Go once (stamped). Without Go those tests skip.
+  if command -v go >/dev/null 2>&1; then
+    bash scripts/install-gcs.sh
+  elif [[ ! -x "$BIN/fake-gcs-server" ]]; then
+    say "warning: Go is not installed: no local GCS server (the bucket landing's tests will be skipped)"
+  fi
+}
+
 main() {
   check_prerequisites
   mkdir -p "$BIN"
@@ -146,6 +155,7 @@ main() {
   install_temporal
   install_emulator
   install_kafka
+  install_gcs
   say "ready ($("$BIN/temporal" --version 2>/dev/null | head -n1))"
 }
 

@@ -52,7 +52,7 @@ export const ensureOperations = async (config: Config, client: Client, running: 
     deadline: config.RECONCILIATION_DEADLINE,
     taskQueue: config.TASK_QUEUE,
   });
-  await startLandingWorkflow(client, { taskQueue: config.TASK_QUEUE, clientId: config.CLIENT_ID, location: `dir:${config.LANDING_DIR}` });
+  await startLandingWorkflow(client, { taskQueue: config.TASK_QUEUE, clientId: config.CLIENT_ID, location: running.deps.landing.location });
   return { streamId: stream.workflowId, streamStarted: stream.started };
 };
 
@@ -90,7 +90,7 @@ The pipeline is up for client ${config.CLIENT_ID} (${config.CLIENT_TIME_ZONE}).
   Temporal UI        ${ui}/namespaces/${ns}/workflows
   stream             ${streamLine}
   midnight schedule  daily/${config.CLIENT_ID}: ${config.SCHEDULE_TIME} ${config.CLIENT_TIME_ZONE}, file late after ${config.RECONCILIATION_DEADLINE} next day
-  landing watcher    landing/${config.CLIENT_ID} watching ${config.LANDING_DIR}
+  landing watcher    landing/${config.CLIENT_ID} watching ${running.deps.landing.location}
   warehouse          ${config.WAREHOUSE === 'duckdb' ? config.DUCKDB_PATH : `BigQuery ${config.BIGQUERY_PROJECT}.${config.BIGQUERY_DATASET}`}
   metrics            http://127.0.0.1:${config.METRICS_PORT}/metrics (pipeline), http://127.0.0.1:${config.SDK_METRICS_PORT}/metrics (Temporal SDK)
 

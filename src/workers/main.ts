@@ -9,6 +9,7 @@ import { DefaultLogger, NativeConnection, Runtime, type NativeConnectionOptions 
 import { pipelineDataConverter } from '../codec/data-converter.js';
 import { loadConfig, type Config } from '../config.js';
 import { businessDateOfInstant } from '../domain/dates.js';
+import { GcsLanding } from '../files/gcs-landing.js';
 import { LocalDirLanding } from '../files/landing.js';
 import { PipelineMetrics } from '../ops/metrics.js';
 import { SimulatedFeed } from '../sources/simulated-feed.js';
@@ -71,7 +72,14 @@ export const startWorker = async (config: Config, extra: Partial<PipelineDeps> =
   const source = await simulatedSource(config);
   const deps: PipelineDeps = {
     warehouse,
-    landing: new LocalDirLanding(config.LANDING_DIR),
+    landing: config.LANDING_BUCKET
+      ? new GcsLanding({
+          bucket: config.LANDING_BUCKET,
+          prefix: config.LANDING_PREFIX,
+          ...(config.GCS_ENDPOINT ? { apiEndpoint: config.GCS_ENDPOINT, projectId: 'local' } : {}),
+          tmpDir: config.WORK_DIR,
+        })
+      : new LocalDirLanding(config.LANDING_DIR),
     sources: new Map([[source.id, source]]),
     ...(config.SOURCE === 'kafka' ? kafkaDeps(config) : {}),
     timeZone: config.CLIENT_TIME_ZONE,

@@ -295,3 +295,45 @@ export async function startKafka(): Promise<KafkaServer> {
     },
   };
 }
+
+const gcsScript = join(repoRoot, 'scripts/gcs.sh');
+
+/** Whether scripts/setup.sh could install fake-gcs-server (it needs Go). */
+export const gcsAvailable = (): boolean => existsSync(join(repoRoot, '.tools/bin/fake-gcs-server'));
+
+/** Starts the local GCS-compatible server (scripts/gcs.sh) on a free port; stopped at exit too. */
+export async function startGcs(): Promise<{ endpoint: string; stop: () => Promise<void> }> {
+  const port = await freePort();
+  const dataDir = mkdtempSync(join(tmpdir(), 'gcs-test-'));
+  const env: NodeJS.ProcessEnv = { ...process.env, GCS_PORT: String(port), GCS_DATA_DIR: dataDir, GCS_WATCH_PID: String(process.pid) };
+  const key = `gcs:${dataDir}`;
+  let stopped = false;
+  const stopSync = (): void => {
+    if (stopped) return;
+    stopped = true;
+    execFileSync('bash', [gcsScript, 'stop'], { env, stdio: 'ignore' });
+    rmSync(dataDir, { recursive: true, force: true });
+  };
+  installExitHandlers();
+  pendingStops.set(key, stopSync);
+  try {
+    await execFileAsync('bash', [gcsScript, 'start'], { env, cwd: repoRoot });
+  } catch (err) {
+    pendingStops.delete(key);
+    stopQuietly(stopSync);
+    throw scriptError(`GCS server on port ${port} (scripts/gcs.sh start)`, err);
+  }
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    stop: async () => {
+      if (stopped) return;
+      pendingStops.delete(key);
+      stopped = true;
+      try {
+        await execFileAsync('bash', [gcsScript, 'stop'], { env, cwd: repoRoot });
+      } finally {
+        rmSync(dataDir, { recursive: true, force: true });
+      }
+    },
+  };
+}

@@ -105,17 +105,18 @@ In another terminal:
 
 Ctrl-C stops the worker${startedServer ? ' and the Temporal server' : ''}${startedBroker ? ' and the Kafka broker' : ''}.`);
 
-  let stopping = false;
-  const stop = async (): Promise<void> => {
-    if (stopping) return;
-    stopping = true;
-    console.log('\nstopping the worker…');
-    await simulatedClient?.stop();
-    await running.shutdown();
-    await close();
-    if (startedServer) console.log((await temporalScript(config, 'stop')).output);
-    if (startedBroker) console.log((await kafkaScript(config, 'stop')).output);
-  };
+  // One stop, whoever asks first (a signal, or the worker ending); every caller waits for all of it.
+  let stopping: Promise<void> | null = null;
+  const stop = (): Promise<void> =>
+    (stopping ??= (async () => {
+      console.log('\nstopping the worker…');
+      // The Temporal runtime may already be draining the worker on the same signal: then wait for it to finish.
+      await running.shutdown().catch(() => running.done);
+      await simulatedClient?.stop();
+      await close();
+      if (startedServer) console.log((await temporalScript(config, 'stop')).output);
+      if (startedBroker) console.log((await kafkaScript(config, 'stop')).output);
+    })());
   process.once('SIGINT', () => void stop());
   process.once('SIGTERM', () => void stop());
   await running.done;

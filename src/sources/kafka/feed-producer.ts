@@ -47,12 +47,16 @@ export const ensureTopic = async (cluster: KafkaCluster, topic: string, partitio
 export class FeedProducer {
   readonly stats: FeedProducerStats = { produced: 0, errors: 0 };
   private readonly stopping = new AbortController();
-  private readonly producer: Producer<string, string, string, string>;
+  private producer: Producer<string, string, string, string>;
   private readonly loops = new Map<number, Promise<void>>();
 
   constructor(private readonly options: FeedProducerOptions) {
-    const { settings } = options.cluster;
-    this.producer = new Producer({
+    this.producer = this.newProducer();
+  }
+
+  private newProducer(): Producer<string, string, string, string> {
+    const { settings } = this.options.cluster;
+    return new Producer({
       clientId: `${settings.clientId ?? 'transactions-pipeline'}-feed`,
       bootstrapBrokers: settings.brokers,
       serializers: stringSerializers,
@@ -61,6 +65,13 @@ export class FeedProducer {
       retries: 3,
       retryDelay: 250,
     });
+  }
+
+  /** After a failed send the idempotent producer's sequence state is unknown: start a fresh one (new producer id). */
+  private async renewProducer(): Promise<void> {
+    const old = this.producer;
+    this.producer = this.newProducer();
+    await old.close().catch(() => undefined);
   }
 
   /** Starts producing into these partitions (again-safe: a partition already produced to is left alone). */
@@ -97,6 +108,7 @@ export class FeedProducer {
         cursor = null;
         this.stats.errors += 1;
         this.options.onError?.(error);
+        await this.renewProducer();
         await sleep(1_000, signal);
       }
     }

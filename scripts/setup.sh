@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Prepares the local stack: npm packages, the Temporal CLI and test server, the
-# BigQuery emulator, Prometheus and promtool. Idempotent; a second run only checks stamps.
+# BigQuery emulator, Prometheus and promtool, the Kafka broker, the GCS-compatible server. Idempotent; a second
+# run only checks stamps.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -163,6 +164,20 @@ install_prometheus() {
   write_stamp prometheus "$want"
 }
 
+install_kafka() {
+  # Needs a JDK and Maven (scripts/install-kafka.sh says which); the stamp makes a re-run instant.
+  bash scripts/install-kafka.sh
+}
+
+install_gcs() {
+  # fake-gcs-server for the bucket landing's tests; built with Go once (stamped). Without Go those tests skip.
+  if command -v go >/dev/null 2>&1; then
+    bash scripts/install-gcs.sh
+  elif [[ ! -x "$BIN/fake-gcs-server" ]]; then
+    say "warning: Go is not installed: no local GCS server (the bucket landing's tests will be skipped)"
+  fi
+}
+
 main() {
   check_prerequisites
   mkdir -p "$BIN"
@@ -175,6 +190,8 @@ main() {
   install_temporal
   install_emulator
   install_prometheus
+  install_kafka
+  install_gcs
   say "ready ($("$BIN/temporal" --version 2>/dev/null | head -n1))"
 }
 

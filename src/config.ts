@@ -67,8 +67,23 @@ export const configSchema = z
     CLIENT_ID: z.string().regex(/^[A-Za-z0-9._:-]{1,64}$/).default('acme'),
     CLIENT_TIME_ZONE: timeZone.default('America/New_York'),
     LANDING_DIR: z.string().default('.data/landing'),
+    /** A bucket to take files from instead of LANDING_DIR (`gs://` landing, src/files/gcs-landing.ts). */
+    LANDING_BUCKET: z.string().regex(/^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$/, 'must be a bucket name').optional(),
+    LANDING_PREFIX: z.string().regex(/^([^/].*\/)?$/, 'must be empty or a folder ending in /').default(''),
+    /** A GCS-compatible server (scripts/gcs.sh); unset: Google Cloud Storage with default credentials. */
+    GCS_ENDPOINT: z.string().url().optional(),
     WORK_DIR: z.string().default('.data/work'),
 
+    /** Where the stream reads: a Kafka topic (one stream per partition) or the in-process simulated feed. */
+    SOURCE: z.enum(['kafka', 'sim']).default('kafka'),
+    KAFKA_BROKERS: z
+      .string()
+      .regex(/^[^\s,]+:\d+(,[^\s,]+:\d+)*$/, 'must be host:port[,host:port…]')
+      .default('127.0.0.1:9092'),
+    KAFKA_TOPIC: z.string().regex(/^[A-Za-z0-9._-]{1,249}$/, 'must be a Kafka topic name').default('transactions'),
+    KAFKA_GROUP: z.string().min(1).default('transactions-pipeline'),
+    /** Partitions the simulated client creates its topic with (`npm start`); an existing topic keeps its own. */
+    KAFKA_PARTITIONS: positiveInt.default(2),
     STREAM_BATCH_MAX_ROWS: positiveInt.default(10_000),
     STREAM_BATCH_MAX_WAIT_MS: positiveInt.default(250),
     FEED_RATE: z.coerce.number().positive().default(200),

@@ -4,7 +4,7 @@
  */
 import { ApplicationFailure, Context, log } from '@temporalio/activity';
 import { parseStreamRecords, type ParsedStreamRecords } from '../domain/stream-event.js';
-import type { TransactionSource } from '../sources/source.js';
+import type { SourceLookup, TransactionSource } from '../sources/source.js';
 import type { StreamBatch, Warehouse } from '../warehouse/port.js';
 import { classified } from './errors.js';
 import type { FaultInjector } from './file-activities.js';
@@ -14,11 +14,13 @@ export interface StreamMetrics {
   batchWritten(input: { sourceId: string; emittedAtMs: number[]; durableAtMs: number; inserted: number; late: number; rejected: number; conflicts: number; lag: number }): void;
   /** The stream of a source parked on a non-retryable error (reason) or resumed (null). */
   streamParked?(sourceId: string, reason: string | null): void;
+  /** A read from the source answered (possibly with nothing), or failed: a broker that is down shows as a stall. */
+  sourceRead?(input: { sourceId: string; ok: boolean; atMs: number }): void;
 }
 
 export interface StreamActivityDeps {
   warehouse: Warehouse;
-  sources: Map<string, TransactionSource>;
+  sources: SourceLookup;
   timeZone: string;
   metrics?: StreamMetrics;
   faults?: FaultInjector;
@@ -97,12 +99,13 @@ export const createStreamActivities = ({ warehouse, sources, timeZone, metrics, 
     const source = sources.get(input.sourceId);
     if (!source) throw ApplicationFailure.nonRetryable(`no source ${input.sourceId} on this worker`, 'UnknownSource');
     await faults?.before('stream.read', ctx.info.attempt);
-    const read = await source.read({
-      fromCursor: input.fromCursor,
-      maxRows: input.maxRows,
-      maxWaitMs: input.maxWaitMs,
-      signal: ctx.cancellationSignal,
-    });
+    const read = await source
+      .read({ fromCursor: input.fromCursor, maxRows: input.maxRows, maxWaitMs: input.maxWaitMs, signal: ctx.cancellationSignal })
+      .catch((error: unknown) => {
+        metrics?.sourceRead?.({ sourceId: input.sourceId, ok: false, atMs: now() });
+        throw error;
+      });
+    metrics?.sourceRead?.({ sourceId: input.sourceId, ok: true, atMs: now() });
     if (!ctx.info.isLocal) ctx.heartbeat({ read: read.records.length });
     if (read.records.length < (input.minRows ?? 0)) {
       const zero = { inserted: 0, duplicates: 0, conflicts: 0, late: 0, rejected: 0, unknownFields: 0 };
@@ -115,6 +118,7 @@ export const createStreamActivities = ({ warehouse, sources, timeZone, metrics, 
       warehouse.writeStreamBatch(streamBatchOf({ sourceId: input.sourceId, fromCursor: input.fromCursor, toCursor: read.nextCursor, parsed })),
     );
     await faults?.before('stream.ack', ctx.info.attempt);
+    source.acknowledge?.(result.toCursor);
     const durableAtMs = now();
     if (!result.alreadyApplied) {
       metrics?.batchWritten({

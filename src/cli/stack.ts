@@ -1,4 +1,4 @@
-/** The local Temporal dev server through scripts/temporal.sh, as a developer would run it. */
+/** The local servers through their scripts (scripts/temporal.sh, scripts/kafka.sh), as a developer would run them. */
 import { spawn } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -6,13 +6,21 @@ import type { Config } from '../config.js';
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
+type StackCommand = 'start' | 'stop' | 'status';
+
 /** Runs `scripts/temporal.sh <command>` with the port taken from TEMPORAL_ADDRESS; resolves with its output. */
-export const temporalScript = (config: Config, command: 'start' | 'stop' | 'status', env: NodeJS.ProcessEnv = {}): Promise<{ code: number; output: string }> =>
+export const temporalScript = (config: Config, command: StackCommand, env: NodeJS.ProcessEnv = {}): Promise<{ code: number; output: string }> =>
+  runScript('scripts/temporal.sh', command, { TEMPORAL_PORT: config.TEMPORAL_ADDRESS.split(':').at(-1) ?? '7233', ...env });
+
+/** Runs `scripts/kafka.sh <command>` with the port of the first of KAFKA_BROKERS. */
+export const kafkaScript = (config: Config, command: StackCommand): Promise<{ code: number; output: string }> =>
+  runScript('scripts/kafka.sh', command, { KAFKA_PORT: config.KAFKA_BROKERS.split(',')[0]?.split(':').at(-1) ?? '9092', KAFKA_PARTITIONS: String(config.KAFKA_PARTITIONS) });
+
+const runScript = (script: string, command: StackCommand, env: NodeJS.ProcessEnv): Promise<{ code: number; output: string }> =>
   new Promise((done, fail) => {
-    const port = config.TEMPORAL_ADDRESS.split(':').at(-1) ?? '7233';
-    const child = spawn('bash', [join(repoRoot, 'scripts/temporal.sh'), command], {
+    const child = spawn('bash', [join(repoRoot, script), command], {
       cwd: repoRoot,
-      env: { ...process.env, TEMPORAL_PORT: port, ...env },
+      env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';

@@ -7,22 +7,31 @@ import type { Client } from '@temporalio/client';
 import { localUrl, type Config } from '../config.js';
 import { ensureDailySchedule } from '../ops/schedule.js';
 import { startLandingWorkflow } from '../ops/start-landing.js';
-import { startStreamWorkflow } from '../ops/start-stream.js';
+import { startKafkaSupervisor, startStreamWorkflow } from '../ops/start-stream.js';
 import { startOperatedWorker, type RunningWorker } from '../workers/main.js';
 import { connectClient, isLocalAddress, uiAddress } from './context.js';
+import { startSimulatedClient, type SimulatedClient } from './kafka-feed.js';
 import { startConfiguredCodecServer } from './ops-commands.js';
-import { temporalScript } from './stack.js';
+import { kafkaScript, temporalScript } from './stack.js';
 
 /** Stream, schedule and watcher: each call converges (attaches to what runs, updates the schedule). */
 export const ensureOperations = async (config: Config, client: Client, running: RunningWorker): Promise<{ streamId: string; streamStarted: boolean }> => {
-  const sourceId = [...running.deps.sources.keys()][0] ?? `sim:${config.CLIENT_ID}:p0`;
-  const stream = await startStreamWorkflow(client, {
-    taskQueue: config.TASK_QUEUE,
-    sourceId,
-    clientId: config.CLIENT_ID,
-    maxRows: config.STREAM_BATCH_MAX_ROWS,
-    maxWaitMs: config.STREAM_BATCH_MAX_WAIT_MS,
-  });
+  const stream =
+    config.SOURCE === 'kafka'
+      ? await startKafkaSupervisor(client, {
+          taskQueue: config.TASK_QUEUE,
+          topic: config.KAFKA_TOPIC,
+          clientId: config.CLIENT_ID,
+          maxRows: config.STREAM_BATCH_MAX_ROWS,
+          maxWaitMs: config.STREAM_BATCH_MAX_WAIT_MS,
+        })
+      : await startStreamWorkflow(client, {
+          taskQueue: config.TASK_QUEUE,
+          sourceId: [...running.deps.sources.keys()][0] ?? `sim:${config.CLIENT_ID}:p0`,
+          clientId: config.CLIENT_ID,
+          maxRows: config.STREAM_BATCH_MAX_ROWS,
+          maxWaitMs: config.STREAM_BATCH_MAX_WAIT_MS,
+        });
   await ensureDailySchedule(client, {
     clientId: config.CLIENT_ID,
     timeZone: config.CLIENT_TIME_ZONE,
@@ -30,7 +39,7 @@ export const ensureOperations = async (config: Config, client: Client, running: 
     deadline: config.RECONCILIATION_DEADLINE,
     taskQueue: config.TASK_QUEUE,
   });
-  await startLandingWorkflow(client, { taskQueue: config.TASK_QUEUE, clientId: config.CLIENT_ID, location: `dir:${config.LANDING_DIR}` });
+  await startLandingWorkflow(client, { taskQueue: config.TASK_QUEUE, clientId: config.CLIENT_ID, location: running.deps.landing.location });
   return { streamId: stream.workflowId, streamStarted: stream.started };
 };
 
@@ -51,18 +60,33 @@ export const runUp = async (config: Config): Promise<void> => {
     if (result.code !== 0) throw new Error('the Temporal dev server did not start (see above)');
     startedServer = !/already running/.test(result.output);
   }
+  let startedBroker = false;
+  let simulatedClient: SimulatedClient | null = null;
+  if (config.SOURCE === 'kafka') {
+    if (config.KAFKA_BROKERS.split(',').every(isLocalAddress)) {
+      const result = await kafkaScript(config, 'start');
+      console.log(result.output);
+      if (result.code !== 0) throw new Error('the Kafka broker did not start (see above); SOURCE=sim runs without it');
+      startedBroker = !/already running/.test(result.output);
+    }
+    simulatedClient = await startSimulatedClient(config);
+  }
   const { client, close } = await connectClient(config);
   const running = await startOperatedWorker(config, client);
   const { streamId, streamStarted } = await ensureOperations(config, client, running);
+  const streamLine =
+    config.SOURCE === 'kafka'
+      ? `${streamId} (${streamStarted ? 'started' : 'already running, attached'}): one stream per partition of topic ${config.KAFKA_TOPIC} (${simulatedClient?.partitions ?? '?'} partitions) at ${config.KAFKA_BROKERS}, group ${config.KAFKA_GROUP}; the simulated client produces ${config.FEED_RATE} events/s`
+      : `${streamId} (${streamStarted ? 'started' : 'already running, attached'}): simulated feed at ${config.FEED_RATE} events/s (in process)`;
   const ui = uiAddress(config);
   const ns = encodeURIComponent(config.TEMPORAL_NAMESPACE);
   console.log(`
 The pipeline is up for client ${config.CLIENT_ID} (${config.CLIENT_TIME_ZONE}).
 
   Temporal UI        ${ui}/namespaces/${ns}/workflows
-  stream             ${streamId} (${streamStarted ? 'started' : 'already running, attached'}): simulated feed at ${config.FEED_RATE} events/s
+  stream             ${streamLine}
   midnight schedule  daily/${config.CLIENT_ID}: ${config.SCHEDULE_TIME} ${config.CLIENT_TIME_ZONE}, file late after ${config.RECONCILIATION_DEADLINE} next day
-  landing watcher    landing/${config.CLIENT_ID} watching ${config.LANDING_DIR}
+  landing watcher    landing/${config.CLIENT_ID} watching ${running.deps.landing.location}
   warehouse          ${config.WAREHOUSE === 'duckdb' ? config.DUCKDB_PATH : `BigQuery ${config.BIGQUERY_PROJECT}.${config.BIGQUERY_DATASET}`}
   metrics            ${localUrl(config.METRICS_ADDRESS, config.METRICS_PORT)}/metrics (pipeline), ${localUrl(config.METRICS_ADDRESS, config.SDK_METRICS_PORT ?? 0)}/metrics (Temporal SDK)
   codec server       ${codecServer ? `${codecServer.url} (the UI decodes payloads through it${startedServer ? '' : '; a dev server started earlier without it shows ciphertext until restarted'}${config.CODEC_SERVER_TOKEN ? '; CODEC_SERVER_TOKEN is set, which the local UI cannot send: unset it for the local UI' : ''})` : 'off (payloads are not encrypted: PAYLOAD_KEY unset)'}
@@ -76,7 +100,7 @@ In another terminal:
   npm run cli -- late                                dates whose reconciliation file is late
   npm run cli -- --help                              everything else
 
-Ctrl-C stops the worker${startedServer ? ' and the Temporal server' : ''}.`);
+Ctrl-C stops the worker${startedServer ? ' and the Temporal server' : ''}${startedBroker ? ' and the Kafka broker' : ''}.`);
 
   let stopping = false;
   const stop = async (): Promise<void> => {
@@ -85,12 +109,14 @@ Ctrl-C stops the worker${startedServer ? ' and the Temporal server' : ''}.`);
     console.log('\nstopping the worker…');
     let drained = true;
     try {
-      drained = await Promise.race([running.shutdown().then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), DRAIN_MS).unref())]);
+      drained = await Promise.race([running.shutdown().catch(() => running.done).then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), DRAIN_MS).unref())]);
       if (!drained) console.log(`the worker did not drain in ${DRAIN_MS / 1000} s: leaving its workflow task to time out (a rerun batch is recognised)`);
+      await simulatedClient?.stop();
       await close();
       await codecServer?.close();
     } finally {
       if (startedServer) console.log((await temporalScript(config, 'stop')).output);
+      if (startedBroker) console.log((await kafkaScript(config, 'stop')).output);
     }
     if (!drained) process.exit(0);
   };

@@ -41,6 +41,16 @@ export interface ParsedStreamRecords {
   offsets: number[];
 }
 
+/**
+ * Largest event accepted, in UTF-8 bytes. The contract's longest valid event is about 3 KB (512 characters of
+ * description at up to 4 bytes each); anything far beyond is not an event of this contract, and a broker would
+ * otherwise let one record fill a batch's memory.
+ */
+export const MAX_EVENT_BYTES = 64 * 1024;
+/** How much of an oversized event is kept beside its reject reason. */
+const OVERSIZED_RAW_KEPT = 1024;
+const utf8 = new TextEncoder();
+
 const KNOWN_FIELDS = new Set<string>(['schema_version', ...FILE_COLUMNS]);
 
 // Names a missing field plainly instead of zod's "expected string, received undefined".
@@ -106,6 +116,15 @@ export const parseStreamRecords = ({ sourceId, records, timeZone }: ParseStreamR
   const rejects: StreamReject[] = [];
   let unknownFields = 0;
   for (const record of records) {
+    // Length in UTF-16 units is at most the UTF-8 size, and a third of it at least: count bytes only near the limit.
+    if (record.payload.length * 3 > MAX_EVENT_BYTES) {
+      const bytes = utf8.encode(record.payload).length;
+      if (bytes > MAX_EVENT_BYTES) {
+        const kept = `${record.payload.slice(0, OVERSIZED_RAW_KEPT)}…[${bytes} bytes, truncated]`;
+        rejects.push(reject(sourceId, record.offset, null, `event is ${bytes} bytes, over the limit of ${MAX_EVENT_BYTES}`, kept));
+        continue;
+      }
+    }
     let value: unknown;
     try {
       value = JSON.parse(record.payload);

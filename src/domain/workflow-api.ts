@@ -65,6 +65,8 @@ export const workflowIds = {
   replay: (clientId: string, fileId: string, sha256: string, requestId: string): string =>
     `replay/${clientId}/${fileId}/${sha256.slice(0, 8)}/${requestId}`,
   stream: (sourceId: string): string => `stream/${sourceId}`,
+  /** The supervisor that keeps one stream per partition of a Kafka topic. */
+  kafkaSupervisor: (topic: string): string => `streams/kafka:${topic}`,
   daily: (clientId: string, eventDate: string): string => `daily/${clientId}/${eventDate}`,
   landing: (clientId: string): string => `landing/${clientId}`,
 };
@@ -109,6 +111,11 @@ export interface StreamProgress extends StreamCounters {
   lag: number;
   paused: boolean;
   lastBatchAt: string | null;
+  /**
+   * When the source last answered a read, even with nothing (workflow time). Older than a few batch waits while
+   * the stream is not paused: the source is unreachable and the stream is stalled (it retries until it answers).
+   */
+  lastReadAt?: string | null;
   generation: number;
   /** Why the stream is parked (a non-retryable error; `resume` retries), or null. */
   parked: string | null;
@@ -128,6 +135,33 @@ export interface DurableCursor {
  */
 export const pauseUpdate = defineUpdate<DurableCursor>('pause');
 export const flushUpdate = defineUpdate<DurableCursor>('flush');
+
+/** What the supervisor of a topic's streams knows. */
+export interface SupervisorProgress {
+  topic: string;
+  /** Partitions whose stream workflow runs (started or attached to by this supervisor). */
+  partitions: number[];
+  /** Last successful look at the topic's partitions (workflow time, ISO 8601). */
+  lastDiscoveryAt: string | null;
+}
+export const supervisorProgressQuery = defineQuery<SupervisorProgress>('supervisorProgress');
+
+/** One supervisor per topic: starts or attaches to `stream/kafka:<topic>:<partition>` for each partition. */
+export interface KafkaSupervisorInput {
+  topic: string;
+  clientId: string;
+  maxRows: number;
+  maxWaitMs: number;
+  /** How often the topic is checked for new partitions (default 10 s). */
+  discoverEveryMs?: number;
+  /** Passed to every stream (tests, benchmarks): end at this offset; continue-as-new after so many batches. */
+  streamStopAt?: number;
+  streamMaxBatchesPerRun?: number;
+  /** Ends the supervisor once this many partitions have streams (tests); unset runs forever. */
+  stopAfterPartitions?: number;
+  /** Carried across continue-as-new. */
+  partitions?: number[];
+}
 
 /** One delivered file, as the landing watcher, the CLI and replays start it. */
 export interface FileWorkflowInput {

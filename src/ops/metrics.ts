@@ -24,6 +24,13 @@ export class PipelineMetrics implements StreamMetrics, FileAlerts {
   });
   readonly lag = new Gauge({ name: 'pipeline_stream_lag_events', help: 'Events available at the source and not yet written', labelNames: ['source'], registers: [this.registry] });
   readonly parked = new Gauge({ name: 'pipeline_stream_parked', help: '1 while the stream of a source is parked on a non-retryable error', labelNames: ['source'], registers: [this.registry] });
+  readonly sourceErrors = new Counter({ name: 'pipeline_stream_source_errors_total', help: 'Failed reads from the stream source (broker down or unreachable); retried', labelNames: ['source'], registers: [this.registry] });
+  readonly lastRead = new Gauge({
+    name: 'pipeline_stream_source_last_read_timestamp_seconds',
+    help: 'When the source last answered a read; time() minus this is how long the stream has been stalled',
+    labelNames: ['source'],
+    registers: [this.registry],
+  });
   readonly filesApplied = new Counter({ name: 'pipeline_files_applied_total', help: 'Files applied to the warehouse', labelNames: ['kind'], registers: [this.registry] });
   readonly filesRejected = new Counter({ name: 'pipeline_files_rejected_total', help: 'Files rejected by validation (quarantined)', labelNames: ['kind'], registers: [this.registry] });
   /**
@@ -72,6 +79,11 @@ export class PipelineMetrics implements StreamMetrics, FileAlerts {
 
   streamParked(sourceId: string, reason: string | null): void {
     this.parked.set({ source: sourceId }, reason === null ? 0 : 1);
+  }
+
+  sourceRead(input: { sourceId: string; ok: boolean; atMs: number }): void {
+    if (input.ok) this.lastRead.set({ source: input.sourceId }, input.atMs / 1000);
+    else this.sourceErrors.inc({ source: input.sourceId });
   }
 
   /** Read-only JSON endpoints served beside /metrics (src/ops/read-api.ts): path → handler. */

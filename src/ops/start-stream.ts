@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { WorkflowIdConflictPolicy } from '@temporalio/common';
-import { searchAttributes, workflowIds } from '../domain/workflow-api.js';
+import { searchAttributes, workflowIds, type KafkaSupervisorInput } from '../domain/workflow-api.js';
 import type { streamWorkflow, StreamWorkflowInput } from '../workflows/stream-workflow.js';
 
 export interface StartStreamInput {
@@ -68,4 +68,28 @@ export const startStreamWorkflow = async (client: Client, input: StartStreamInpu
   const runId = handle.firstExecutionRunId;
   const { memo } = await handle.describe();
   return { handle, workflowId, runId, started: memo?.startRequest === startRequest };
+};
+
+/**
+ * Ensures the supervisor of a Kafka topic runs (`streams/kafka:<topic>`); it starts or attaches to one stream per
+ * partition. A second call attaches to the running supervisor.
+ */
+export const startKafkaSupervisor = async (client: Client, input: KafkaSupervisorInput & { taskQueue: string }): Promise<{ workflowId: string; started: boolean }> => {
+  const { taskQueue, ...args } = input;
+  const workflowId = workflowIds.kafkaSupervisor(input.topic);
+  const startRequest = randomUUID();
+  const handle = await client.workflow.start('kafkaSupervisorWorkflow', {
+    taskQueue,
+    workflowId,
+    args: [args],
+    workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+    staticSummary: `One stream per partition of Kafka topic ${input.topic} for client ${input.clientId}`,
+    memo: { startRequest },
+    typedSearchAttributes: [
+      { key: searchAttributes.StreamSource, value: `kafka:${input.topic}` },
+      { key: searchAttributes.ClientId, value: input.clientId },
+    ],
+  });
+  const { memo } = await handle.describe();
+  return { workflowId, started: memo?.startRequest === startRequest };
 };

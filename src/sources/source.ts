@@ -1,8 +1,8 @@
 /**
  * The stream source port: where transactions come from, one partition at a time.
  * Shaped like a broker partition (Kafka): records carry increasing offsets, the consumer owns its cursor,
- * and one stream workflow runs per source partition. Adapters: the simulated client feed (local default)
- * and, later, a broker.
+ * and one stream workflow runs per source partition. Adapters: the simulated client feed (`sim:`) and a
+ * Kafka topic partition (`kafka:<topic>:<partition>`, src/sources/kafka/).
  */
 
 /** One record of a source partition, as received. */
@@ -27,9 +27,12 @@ export interface ReadRequest {
 }
 
 export interface ReadResult {
-  /** Consecutive records starting at `fromCursor`, at most `maxRows`. */
+  /** Records in offset order starting at `fromCursor`, at most `maxRows`. */
   records: SourceRecord[];
-  /** The cursor after this read: `fromCursor + records.length`. */
+  /**
+   * The cursor after this read: the last record's offset + 1 (`fromCursor + records.length` for a gapless
+   * source; a broker's offsets may skip, e.g. transaction markers), or `fromCursor` when nothing was read.
+   */
   nextCursor: number;
   /**
    * The partition's high-water mark when the read returned: the offset the next record to be produced
@@ -52,15 +55,26 @@ export interface TransactionSource {
   describe(): string;
   /** Returns when `maxRows` records from `fromCursor` are available, or when `maxWaitMs` has passed. */
   read(request: ReadRequest): Promise<ReadResult>;
+  /**
+   * Optional: told that everything before `cursor` is durable in the warehouse. A broker records it for its own
+   * tools (a Kafka consumer group's committed offset, so lag shows there); the cursor itself stays in the
+   * workflow. Never throws and never blocks the batch.
+   */
+  acknowledge?(cursor: number): void;
   /** Releases connections and timers; later reads fail. */
   close(): Promise<void>;
+}
+
+/** Finds the source of a partition by id: a fixed map, or a registry that opens partitions as they appear. */
+export interface SourceLookup {
+  get(sourceId: string): TransactionSource | undefined;
 }
 
 /** Raised for a read the source can never satisfy (bad arguments, closed source); retrying does not help. */
 export class SourceError extends Error {
   constructor(
     message: string,
-    readonly code: 'BAD_REQUEST' | 'CLOSED' | 'CONFIG',
+    readonly code: 'BAD_REQUEST' | 'CLOSED' | 'CONFIG' | 'UNKNOWN_TOPIC',
     readonly sourceId: string,
   ) {
     super(message);

@@ -11,13 +11,14 @@ import { DefaultLogger, NativeConnection, Runtime, type NativeConnectionOptions 
 import { pipelineDataConverter } from '../codec/data-converter.js';
 import { loadConfig, type Config } from '../config.js';
 import { businessDateOfInstant } from '../domain/dates.js';
+import { GcsLanding } from '../files/gcs-landing.js';
 import { LocalDirLanding } from '../files/landing.js';
 import { PipelineMetrics } from '../ops/metrics.js';
 import { countLateFiles } from '../ops/late-files.js';
 import { registerReadApi } from '../ops/read-api.js';
 import { SimulatedFeed } from '../sources/simulated-feed.js';
-import type { TransactionSource } from '../sources/source.js';
 import { openWarehouse } from '../warehouse/open.js';
+import { kafkaDeps } from './kafka-sources.js';
 import { createPipelineWorker, type PipelineDeps } from './pipeline-worker.js';
 
 /** Connection options for a local dev server, a self-hosted cluster (mTLS) or Temporal Cloud (API key). */
@@ -33,7 +34,7 @@ export const connectionOptions = (config: Config): NativeConnectionOptions => ({
  * The simulated feed must start at the same instant after a restart, or its offsets would be re-timed:
  * the first start records it in the work directory.
  */
-export const simulatedSource = async (config: Config, now = Date.now()): Promise<TransactionSource> => {
+export const simulatedSource = async (config: Config, now = Date.now(), feed: { partition?: number; rate?: number } = {}): Promise<SimulatedFeed> => {
   const statePath = join(config.WORK_DIR, 'simulated-feed.json');
   let state: { startMs: number; businessDate: string };
   try {
@@ -46,7 +47,8 @@ export const simulatedSource = async (config: Config, now = Date.now()): Promise
   return new SimulatedFeed({
     clientId: config.CLIENT_ID,
     seed: config.FEED_SEED,
-    rate: config.FEED_RATE,
+    rate: feed.rate ?? config.FEED_RATE,
+    partition: feed.partition ?? 0,
     timeZone: config.CLIENT_TIME_ZONE,
     startMs: state.startMs,
     businessDate: state.businessDate,
@@ -77,8 +79,16 @@ export const startWorker = async (config: Config, extra: Partial<PipelineDeps> =
   const source = await simulatedSource(config);
   const deps: PipelineDeps = {
     warehouse,
-    landing: new LocalDirLanding(config.LANDING_DIR),
+    landing: config.LANDING_BUCKET
+      ? new GcsLanding({
+          bucket: config.LANDING_BUCKET,
+          prefix: config.LANDING_PREFIX,
+          ...(config.GCS_ENDPOINT ? { apiEndpoint: config.GCS_ENDPOINT, projectId: 'local' } : {}),
+          tmpDir: config.WORK_DIR,
+        })
+      : new LocalDirLanding(config.LANDING_DIR),
     sources: new Map([[source.id, source]]),
+    ...(config.SOURCE === 'kafka' ? kafkaDeps(config) : {}),
     timeZone: config.CLIENT_TIME_ZONE,
     workDir: config.WORK_DIR,
     ...(config.VALIDATE_MEMORY_LIMIT ? { validateMemoryLimit: config.VALIDATE_MEMORY_LIMIT } : {}),
@@ -101,6 +111,7 @@ export const startWorker = async (config: Config, extra: Partial<PipelineDeps> =
     await connection.close();
     await warehouse.close();
     for (const s of deps.sources.values()) await s.close();
+    await deps.sourceRegistry?.close();
     metricsServer.close();
   });
   return {

@@ -7,9 +7,10 @@ import type { NativeConnection } from '@temporalio/worker';
 import { Worker } from '@temporalio/worker';
 import { createFileActivities, type FaultInjector, type FileAlerts } from '../activities/file-activities.js';
 import { createOpsActivities, type OpsActivityDeps } from '../activities/ops-activities.js';
+import { createSourceActivities, type SourceActivityDeps } from '../activities/source-activities.js';
 import { createStreamActivities, type StreamMetrics } from '../activities/stream-activities.js';
 import type { Landing } from '../files/landing.js';
-import type { TransactionSource } from '../sources/source.js';
+import type { SourceLookup, TransactionSource } from '../sources/source.js';
 import type { Warehouse } from '../warehouse/port.js';
 import { workflowBundle } from './bundle.js';
 
@@ -17,6 +18,10 @@ export interface PipelineDeps {
   warehouse: Warehouse;
   landing: Landing;
   sources: Map<string, TransactionSource>;
+  /** Partitions opened on demand (Kafka), consulted for ids not in `sources`. */
+  sourceRegistry?: SourceLookup & { close(): Promise<void> };
+  /** Partition discovery for the Kafka supervisor; off when unset. */
+  discoverPartitions?: SourceActivityDeps['discoverPartitions'];
   timeZone: string;
   workDir: string;
   /** DuckDB memory_limit of file validation (VALIDATE_MEMORY_LIMIT). */
@@ -46,11 +51,12 @@ export const createActivities = (deps: PipelineDeps) => {
     }),
     ...createStreamActivities({
       warehouse: deps.warehouse,
-      sources: deps.sources,
+      sources: { get: (id) => deps.sources.get(id) ?? deps.sourceRegistry?.get(id) },
       timeZone: deps.timeZone,
       ...optional,
       ...(deps.metrics ? { metrics: deps.metrics } : {}),
     }),
+    ...(deps.discoverPartitions ? createSourceActivities({ discoverPartitions: deps.discoverPartitions }) : {}),
     ...(deps.ops
       ? createOpsActivities({
           ...deps.ops,

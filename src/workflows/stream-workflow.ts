@@ -119,6 +119,7 @@ export async function streamWorkflow(input: StreamWorkflowInput): Promise<Stream
   const counters = input.counters ?? emptyCounters();
   let headCursor = cursor;
   let lastBatchAt: string | null = input.lastBatchAt ?? null;
+  let lastReadAt: string | null = null;
   let batchesThisRun = 0;
   const generation = input.generation ?? 0;
 
@@ -129,6 +130,7 @@ export async function streamWorkflow(input: StreamWorkflowInput): Promise<Stream
     lag: Math.max(0, headCursor - cursor),
     paused,
     lastBatchAt,
+    lastReadAt,
     generation,
     parked,
     ...counters,
@@ -227,6 +229,7 @@ export async function streamWorkflow(input: StreamWorkflowInput): Promise<Stream
       batchInFlight = false;
     }
     if (!answersIdle) flushRequested = false;
+    lastReadAt = new Date().toISOString();
     batchesThisRun += 1;
     cursor = batch.toCursor;
     headCursor = batch.headCursor;

@@ -16,7 +16,7 @@ import { startFileWorkflow } from '../../src/activities/start-file.js';
 import type { TransactionSource } from '../../src/sources/source.js';
 import { DuckDbWarehouse } from '../../src/warehouse/duckdb/duckdb-warehouse.js';
 import type { Warehouse } from '../../src/warehouse/port.js';
-import { createPipelineWorker } from '../../src/workers/pipeline-worker.js';
+import { createPipelineWorker, type PipelineDeps } from '../../src/workers/pipeline-worker.js';
 import type { FileWorkflowResult } from '../../src/workflows/file-workflow.js';
 
 export interface TestPipeline {
@@ -43,6 +43,8 @@ export const temporalAddress = (): string => {
 export const startTestPipeline = async (opts: {
   warehouse?: Warehouse;
   sources?: Map<string, TransactionSource>;
+  /** Kafka wiring (src/workers/kafka-sources.ts): partitions opened on demand and partition discovery. */
+  kafka?: Pick<PipelineDeps, 'sourceRegistry' | 'discoverPartitions'>;
   faults?: FaultInjector;
   fileAlerts?: FileAlerts;
   metrics?: StreamMetrics;
@@ -69,6 +71,7 @@ export const startTestPipeline = async (opts: {
       warehouse,
       landing,
       sources: opts.sources ?? new Map(),
+      ...opts.kafka,
       timeZone: opts.timeZone ?? 'America/New_York',
       workDir,
       ...(opts.faults ? { faults: opts.faults } : {}),

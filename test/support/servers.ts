@@ -221,3 +221,119 @@ export async function startEmulator(options: { port?: number } = {}): Promise<Em
   };
   return { endpoint: `http://127.0.0.1:${port}`, port, stop };
 }
+
+const kafkaScript = join(repoRoot, 'scripts/kafka.sh');
+
+export interface KafkaServer {
+  /** host:port of the broker's client listener. */
+  broker: string;
+  port: number;
+  dataDir: string;
+  env: NodeJS.ProcessEnv;
+  /** Stops the broker and keeps its data (a fault test restarts it with `restart`). */
+  halt: () => Promise<void>;
+  restart: () => Promise<void>;
+  stop: () => Promise<void>;
+}
+
+/**
+ * Starts a single-node Kafka broker (scripts/kafka.sh) on free ports with its own data dir.
+ * Call `stop()` when done; it also runs automatically when the process exits.
+ */
+export async function startKafka(): Promise<KafkaServer> {
+  const port = await freePort();
+  const controllerPort = await freePort();
+  const dataDir = mkdtempSync(join(tmpdir(), 'kafka-test-'));
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    KAFKA_PORT: String(port),
+    KAFKA_CONTROLLER_PORT: String(controllerPort),
+    KAFKA_DATA_DIR: dataDir,
+    KAFKA_HEAP: '384m',
+    KAFKA_WATCH_PID: String(process.pid),
+  };
+  const key = `kafka:${dataDir}`;
+  let stopped = false;
+  const stopSync = (): void => {
+    if (stopped) return;
+    stopped = true;
+    execFileSync('bash', [kafkaScript, 'stop'], { env, stdio: 'ignore' });
+    rmSync(dataDir, { recursive: true, force: true });
+  };
+  installExitHandlers();
+  pendingStops.set(key, stopSync);
+  const run = async (command: 'start' | 'stop'): Promise<void> => {
+    try {
+      await execFileAsync('bash', [kafkaScript, command], { env, cwd: repoRoot });
+    } catch (err) {
+      throw scriptError(`Kafka broker on port ${port} (scripts/kafka.sh ${command})`, err);
+    }
+  };
+  try {
+    await run('start');
+  } catch (err) {
+    pendingStops.delete(key);
+    stopQuietly(stopSync);
+    throw err;
+  }
+  return {
+    broker: `127.0.0.1:${port}`,
+    port,
+    dataDir,
+    env,
+    halt: () => run('stop'),
+    restart: () => run('start'),
+    stop: async () => {
+      if (stopped) return;
+      pendingStops.delete(key);
+      stopped = true;
+      try {
+        await run('stop');
+      } finally {
+        rmSync(dataDir, { recursive: true, force: true });
+      }
+    },
+  };
+}
+
+const gcsScript = join(repoRoot, 'scripts/gcs.sh');
+
+/** Whether scripts/setup.sh could install fake-gcs-server (it needs Go). */
+export const gcsAvailable = (): boolean => existsSync(join(repoRoot, '.tools/bin/fake-gcs-server'));
+
+/** Starts the local GCS-compatible server (scripts/gcs.sh) on a free port; stopped at exit too. */
+export async function startGcs(): Promise<{ endpoint: string; stop: () => Promise<void> }> {
+  const port = await freePort();
+  const dataDir = mkdtempSync(join(tmpdir(), 'gcs-test-'));
+  const env: NodeJS.ProcessEnv = { ...process.env, GCS_PORT: String(port), GCS_DATA_DIR: dataDir, GCS_WATCH_PID: String(process.pid) };
+  const key = `gcs:${dataDir}`;
+  let stopped = false;
+  const stopSync = (): void => {
+    if (stopped) return;
+    stopped = true;
+    execFileSync('bash', [gcsScript, 'stop'], { env, stdio: 'ignore' });
+    rmSync(dataDir, { recursive: true, force: true });
+  };
+  installExitHandlers();
+  pendingStops.set(key, stopSync);
+  try {
+    await execFileAsync('bash', [gcsScript, 'start'], { env, cwd: repoRoot });
+  } catch (err) {
+    pendingStops.delete(key);
+    stopQuietly(stopSync);
+    throw scriptError(`GCS server on port ${port} (scripts/gcs.sh start)`, err);
+  }
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    stop: async () => {
+      if (stopped) return;
+      pendingStops.delete(key);
+      stopped = true;
+      try {
+        await execFileAsync('bash', [gcsScript, 'stop'], { env, cwd: repoRoot });
+      } finally {
+        rmSync(dataDir, { recursive: true, force: true });
+      }
+    },
+  };
+}

@@ -151,3 +151,26 @@ export const checkVersions = (
     newerSequences: newer.map((n) => ({ eventDate: n.eventDate, sequence: n.sequence as number })),
   };
 };
+
+/**
+ * Statements that re-admit the late arrivals of dates a reverted change had sealed, so the dates end as if the change
+ * had never happened: an event no row holds becomes a provisional row, one that differs from the row kept is a
+ * conflict, one equal to it is a duplicate; all leave `late_arrivals`. Dates still sealed after the revert (an earlier
+ * file sealed them) keep their late arrivals. Run after the ledger is restored; `t` quotes a table, `inDates` filters a
+ * date column by the reverted dates. Both dialects accept these.
+ */
+export const readmitLateStatements = (t: (table: string) => string, inDates: (column: string) => string): string[] => {
+  const reopened = `${inDates('la.event_date')} AND la.event_date NOT IN (SELECT event_date FROM ${t('partition_ledger')} WHERE sealed)`;
+  const eventColumns = 'transaction_id, account_id, event_ts, event_date, amount, currency, merchant_id, description';
+  return [
+    `INSERT INTO ${t('transactions')} (${eventColumns}, status, partition_version, source_kind, source_id, change_id, written_at)
+     SELECT ${eventColumns.split(', ').map((c) => `la.${c}`).join(', ')}, 'provisional', 0, 'stream', la.batch_id, NULL, la.received_at
+     FROM ${t('late_arrivals')} la
+     WHERE ${reopened} AND NOT EXISTS (SELECT 1 FROM ${t('transactions')} x WHERE x.transaction_id = la.transaction_id)`,
+    `INSERT INTO ${t('stream_conflicts')} (${eventColumns}, source_id, batch_id, stream_offset, received_at)
+     SELECT ${eventColumns.split(', ').map((c) => `la.${c}`).join(', ')}, la.source_id, la.batch_id, la.stream_offset, la.received_at
+     FROM ${t('late_arrivals')} la JOIN ${t('transactions')} x ON x.transaction_id = la.transaction_id
+     WHERE ${reopened} AND NOT (${sameContent('la', 'x')})`,
+    `DELETE FROM ${t('late_arrivals')} la WHERE ${reopened}`,
+  ];
+};

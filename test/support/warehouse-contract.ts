@@ -287,6 +287,54 @@ export const describeWarehouseContract = (target: ContractTarget): void => {
       expect((await w.readRows('2026-11-20')).map((r) => [r.transactionId, r.status])).toEqual([['x1', 'provisional']]);
     });
 
+    it('re-admits the late arrivals of a reverted change: its dates end as a run without the file, earlier-sealed dates keep theirs', async () => {
+      const day = '2026-11-20';
+      const sealedBefore = '2026-11-19';
+      const streamed = [
+        batchOf('b-0', [tx('p1', day, '1'), tx('q1', sealedBefore, '5')]),
+        // While the file holds the dates: a new id (p2), a re-sent p1, a changed p1, and a new id on the earlier-sealed date.
+        batchOf('b-1', [tx('p2', day, '2'), tx('p1', day, '1')], 2),
+        batchOf('b-2', [tx('p1', day, '1.5'), tx('q2', sealedBefore, '6')], 4),
+      ];
+      const [first, ...later] = streamed;
+      await w.writeStreamBatch(first!);
+      await applyFile(w, { changeId: 'sealed_19', kind: 'reconciliation', covers: [sealedBefore], sequence: 1, rows: [tx('q1', sealedBefore, '5')] });
+      await w.publishChange('sealed_19');
+      await applyFile(w, {
+        changeId: 'failing', kind: 'amendment', covers: [sealedBefore, day], sequence: 2,
+        rows: [tx('q1', sealedBefore, '5'), tx('f1', day, '9')],
+      });
+      const during = [];
+      for (const b of later) during.push(await w.writeStreamBatch(b));
+      expect(during).toEqual([expect.objectContaining({ late: 2 }), expect.objectContaining({ late: 1, conflicts: 1 })]);
+      expect(await w.revertChange('failing')).toEqual({ reverted: true });
+
+      // The same stream against a warehouse that never saw the failing file (only the earlier reconciliation).
+      const reference = await target.open();
+      try {
+        await reference.writeStreamBatch(first!);
+        await applyFile(reference, { changeId: 'sealed_19', kind: 'reconciliation', covers: [sealedBefore], sequence: 1, rows: [tx('q1', sealedBefore, '5')] });
+        await reference.publishChange('sealed_19');
+        for (const b of later) await reference.writeStreamBatch(b);
+        const shape = (rows: Awaited<ReturnType<Warehouse['readRows']>>) => rows.map((r) => [r.transactionId, r.amount, r.status, r.version]);
+        expect(shape(await w.readRows(day))).toEqual([
+          ['p1', '1', 'provisional', 0],
+          ['p2', '2', 'provisional', 0],
+        ]);
+        expect(shape(await w.readRows(day))).toEqual(shape(await reference.readRows(day)));
+        expect(shape(await w.readRows(sealedBefore))).toEqual(shape(await reference.readRows(sealedBefore)));
+        // p1 at 1.5 is a conflict with the kept p1; q2 stays late on the date sealed before the file.
+        expect(await w.countSideTables()).toMatchObject({ lateArrivals: 1, conflicts: 1 });
+        expect(await reference.countSideTables()).toMatchObject({ lateArrivals: 1, conflicts: 1 });
+        expect((await w.getPartitions([day])).map((p) => [p.status, p.version, p.rowCount])).toEqual([['provisional', 0, 2]]);
+        // A second revert finds nothing to do and re-admits nothing twice.
+        expect(await w.revertChange('failing')).toEqual({ reverted: false });
+        expect((await w.readRows(day)).length).toBe(2);
+      } finally {
+        await reference.close();
+      }
+    });
+
     it('leaves every table as it was when a replacement fails midway', async () => {
       await w.writeStreamBatch(batchOf('b-0', [tx('f1', '2026-11-20', '1'), tx('f2', '2026-11-21', '2')]));
       await applyFile(w, { changeId: 'f_rec', kind: 'reconciliation', covers: ['2026-11-21'], sequence: 1, rows: [tx('f2', '2026-11-21', '2.5')] });

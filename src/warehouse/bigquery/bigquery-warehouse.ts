@@ -27,7 +27,7 @@ import {
   type StreamBatchResult,
   type Warehouse,
 } from '../port.js';
-import { checkVersions, differingIds, num, rowMappers, str, toFileEntry, type Row } from '../rows.js';
+import { checkVersions, differingIds, num, readmitLateStatements, rowMappers, str, toFileEntry, type Row } from '../rows.js';
 import { DATA_TABLES, LEDGER_COLUMN_NAMES, STAGING_FIELDS, TABLES, TRANSACTION_COLUMN_NAMES, tableMetadata, viewStatements } from './schema.js';
 import {
   DATASET_ID,
@@ -584,6 +584,7 @@ export class BigQueryWarehouse implements Warehouse {
                 SELECT ${LEDGER_COLUMN_NAMES} FROM ${this.t('partition_ledger_history')} WHERE archived_by_change = @change`,
           params,
         },
+        ...readmitLateStatements((table) => this.t(table), (column) => `${column} IN UNNEST(@dates)`).map((sql) => ({ sql, params })),
         { sql: `DELETE FROM ${this.t('transactions_history')} WHERE archived_by_change = @change AND event_date IN UNNEST(@dates)`, params },
         { sql: `DELETE FROM ${this.t('partition_ledger_history')} WHERE archived_by_change = @change`, params },
         ...['partition_changes', 'reconciliation_reports', 'reconciliation_diffs', 'reconciliation_summaries'].map((table) => ({

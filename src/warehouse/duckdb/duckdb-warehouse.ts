@@ -29,7 +29,7 @@ import {
   type StreamBatchResult,
   type Warehouse,
 } from '../port.js';
-import { checkVersions, differingIds, num, rowMappers, sameContent, str, toFileEntry, type Row } from '../rows.js';
+import { checkVersions, differingIds, num, readmitLateStatements, rowMappers, sameContent, str, toFileEntry, type Row } from '../rows.js';
 import { DATA_TABLES, LEDGER_COLUMN_NAMES, MIGRATIONS, TRANSACTION_COLUMN_NAMES } from './schema.js';
 
 export interface DuckDbWarehouseOptions {
@@ -543,6 +543,9 @@ export class DuckDbWarehouse implements Warehouse {
         `INSERT INTO partition_ledger SELECT ${LEDGER_COLUMN_NAMES} FROM partition_ledger_history WHERE archived_by_change = $change`,
         { change: changeId },
       );
+      for (const sql of readmitLateStatements((table) => table, (column) => `list_contains($dates::DATE[], ${column})`)) {
+        await run(c, sql, { dates: params.dates }, LIST_TYPE);
+      }
       for (const table of ['transactions_history', 'partition_ledger_history']) {
         await run(c, `DELETE FROM ${table} WHERE archived_by_change = $change`, { change: changeId });
       }

@@ -149,6 +149,12 @@ export interface ReportDiff {
   after: string | null;
 }
 
+export interface DiffKindCounts {
+  onlyInStream: number;
+  onlyInFile: number;
+  amountChanged: number;
+}
+
 export interface ReconciliationReport {
   eventDate: string;
   changeId: string;
@@ -158,6 +164,8 @@ export interface ReconciliationReport {
   diffs: ReportDiff[];
   /** Diffs beyond the stored cap are counted, not listed. */
   diffCount: number;
+  /** Every differing id counted by kind in the warehouse (not from the capped list); they add up to `diffCount`. */
+  diffKinds: DiffKindCounts;
   lateArrivals: number;
 }
 

@@ -8,6 +8,7 @@ import {
   WarehouseError,
   type CurrencyTotal,
   type DateChange,
+  type DiffKindCounts,
   type FileOutcome,
   type FileRegistryEntry,
   type PartitionState,
@@ -52,6 +53,21 @@ export const parseTotals = (text: unknown): CurrencyTotal[] =>
     rows: Number(t.rows),
     total: canonicalAmount(String(t.total)),
   }));
+
+/** SQL aggregates counting the rows of `differingIds` by kind, as the summary's columns; both dialects accept this. */
+export const DIFF_KIND_COUNTS = `COUNT(*) AS n,
+  SUM(CASE WHEN kind = 'only_in_stream' THEN 1 ELSE 0 END) AS only_in_stream,
+  SUM(CASE WHEN kind = 'only_in_file' THEN 1 ELSE 0 END) AS only_in_file,
+  SUM(CASE WHEN kind = 'amount_changed' THEN 1 ELSE 0 END) AS amount_changed`;
+
+/** The columns of `reconciliation_summaries`, in this order (the kind counts were added later, hence last). */
+export const SUMMARY_COLUMNS = 'change_id, event_date, diff_count, late_arrivals, only_in_stream, only_in_file, amount_changed';
+
+export const toDiffKinds = (r: Row): DiffKindCounts => ({
+  onlyInStream: num(r.only_in_stream),
+  onlyInFile: num(r.only_in_file),
+  amountChanged: num(r.amount_changed),
+});
 
 export const toFileEntry = (r: Row): FileRegistryEntry => ({
   fileId: String(r.file_id),

@@ -200,12 +200,14 @@ export const describeWarehouseContract = (target: ContractTarget): void => {
         const report = reports.find((r) => r.eventDate === '2026-11-20');
         // c2 changed, c4 and c5 only in the file, c3 only in the stream: four, and the first two by (kind, id) listed.
         expect(report?.diffCount).toBe(4);
+        // Counted in the warehouse over every differing id, not over the two listed.
+        expect(report?.diffKinds).toEqual({ onlyInStream: 1, onlyInFile: 2, amountChanged: 1 });
         expect(report?.diffs).toEqual([
           { transactionId: 'c2', kind: 'amount_changed', before: '2', after: '2.5' },
           { transactionId: 'c4', kind: 'only_in_file', before: null, after: '4' },
         ]);
         const same = reports.find((r) => r.eventDate === '2026-11-19');
-        expect(same).toMatchObject({ diffCount: 0, diffs: [] });
+        expect(same).toMatchObject({ diffCount: 0, diffs: [], diffKinds: { onlyInStream: 0, onlyInFile: 0, amountChanged: 0 } });
         expect(await capped.getReport('2026-11-20')).toEqual(report);
       } finally {
         await capped.close();

@@ -4,7 +4,7 @@
  * serialised and no reader sees half a change. Provisional rows are written by DML, never by the legacy streaming
  * insert API, whose rows DML cannot change for about 30 minutes.
  */
-import { BigQuery, type Dataset, type Query } from '@google-cloud/bigquery';
+import { BigQuery, type Dataset, type Query, type TableMetadata } from '@google-cloud/bigquery';
 import { OAuth2Client } from 'google-auth-library';
 import { canonicalAmount } from '../../domain/decimal.js';
 import type { InputIssue, Transaction } from '../../domain/contract.js';
@@ -27,7 +27,7 @@ import {
   type StreamBatchResult,
   type Warehouse,
 } from '../port.js';
-import { checkVersions, differingIds, num, readmitLateStatements, rowMappers, str, toFileEntry, type Row } from '../rows.js';
+import { checkVersions, differingIds, num, readmitLateStatements, rowMappers, str, toDiffKinds, toFileEntry, DIFF_KIND_COUNTS, SUMMARY_COLUMNS, type Row } from '../rows.js';
 import { DATA_TABLES, LEDGER_COLUMN_NAMES, STAGING_FIELDS, TABLES, TRANSACTION_COLUMN_NAMES, tableMetadata, viewStatements } from './schema.js';
 import {
   DATASET_ID,
@@ -186,7 +186,10 @@ export class BigQueryWarehouse implements Warehouse {
     for (const spec of TABLES) {
       const table = this.dataset.table(spec.name);
       const [tableExists] = await table.exists();
-      if (tableExists) continue;
+      if (tableExists) {
+        await this.addMissingColumns(spec);
+        continue;
+      }
       try {
         await this.dataset.createTable(spec.name, tableMetadata(spec));
       } catch (error) {
@@ -198,6 +201,15 @@ export class BigQueryWarehouse implements Warehouse {
       `INSERT INTO ${this.t('write_fence')} (id, touched_at) SELECT 1, CURRENT_TIMESTAMP() FROM UNNEST([1])
        WHERE NOT EXISTS (SELECT 1 FROM ${this.t('write_fence')})`,
     );
+  }
+
+  /** A table created by an earlier release gains the nullable columns added since (never drops or retypes one). */
+  private async addMissingColumns(spec: (typeof TABLES)[number]): Promise<void> {
+    const [metadata] = await this.dataset.table(spec.name).getMetadata();
+    const present = new Set(((metadata as TableMetadata).schema?.fields ?? []).map((field) => field.name));
+    for (const field of spec.fields.filter((x) => !present.has(x.name) && x.mode === 'NULLABLE')) {
+      await this.query(`ALTER TABLE ${this.t(spec.name)} ADD COLUMN IF NOT EXISTS ${field.name} ${field.type}`);
+    }
   }
 
   // ---------------------------------------------------------------- stream
@@ -633,12 +645,13 @@ export class BigQueryWarehouse implements Warehouse {
           params,
         },
         {
-          sql: `INSERT INTO ${this.t('reconciliation_summaries')} (change_id, event_date, diff_count, late_arrivals)
+          sql: `INSERT INTO ${this.t('reconciliation_summaries')} (${SUMMARY_COLUMNS})
                 ${diffs},
-                diff_counts AS (SELECT event_date, COUNT(*) AS n FROM diffs GROUP BY event_date),
+                diff_counts AS (SELECT event_date, ${DIFF_KIND_COUNTS} FROM diffs GROUP BY event_date),
                 late_counts AS (SELECT event_date, COUNT(*) AS n FROM ${this.t('late_arrivals')}
                                 WHERE event_date IN UNNEST(@dates) GROUP BY event_date)
-                SELECT @change, d.event_date, COALESCE(dc.n, 0), COALESCE(lc.n, 0)
+                SELECT @change, d.event_date, COALESCE(dc.n, 0), COALESCE(lc.n, 0),
+                       COALESCE(dc.only_in_stream, 0), COALESCE(dc.only_in_file, 0), COALESCE(dc.amount_changed, 0)
                 FROM ${this.t('partition_changes')} d
                 LEFT JOIN diff_counts dc ON dc.event_date = d.event_date
                 LEFT JOIN late_counts lc ON lc.event_date = d.event_date
@@ -871,6 +884,7 @@ export class BigQueryWarehouse implements Warehouse {
         after: d.after_amount === null ? null : amount(d.after_amount),
       })),
       diffCount: num(summary.diff_count),
+      diffKinds: toDiffKinds(summary),
       lateArrivals: num(summary.late_arrivals),
     };
   }

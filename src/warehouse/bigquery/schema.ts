@@ -174,7 +174,11 @@ export const TABLES: TableSpec[] = [
   },
   {
     name: 'reconciliation_summaries',
-    fields: [f('change_id', 'STRING'), f('event_date', 'DATE'), f('diff_count', 'INT64'), f('late_arrivals', 'INT64')],
+    fields: [
+      f('change_id', 'STRING'), f('event_date', 'DATE'), f('diff_count', 'INT64'), f('late_arrivals', 'INT64'),
+      // Added after the first release: nullable, so an existing table takes them (migrate adds missing columns).
+      nullable('only_in_stream', 'INT64'), nullable('only_in_file', 'INT64'), nullable('amount_changed', 'INT64'),
+    ],
     clusterBy: ['change_id'],
     description: 'Per date and change: how many diffs (all, not only the stored ones) and late arrivals.',
   },

@@ -29,7 +29,7 @@ import {
   type StreamBatchResult,
   type Warehouse,
 } from '../port.js';
-import { checkVersions, differingIds, num, readmitLateStatements, rowMappers, sameContent, str, toFileEntry, type Row } from '../rows.js';
+import { checkVersions, differingIds, num, readmitLateStatements, rowMappers, sameContent, str, toDiffKinds, toFileEntry, DIFF_KIND_COUNTS, SUMMARY_COLUMNS, type Row } from '../rows.js';
 import { DATA_TABLES, LEDGER_COLUMN_NAMES, MIGRATIONS, TRANSACTION_COLUMN_NAMES } from './schema.js';
 
 export interface DuckDbWarehouseOptions {
@@ -585,7 +585,7 @@ export class DuckDbWarehouse implements Warehouse {
          WITH before AS (SELECT event_date, transaction_id, amount FROM transactions_history WHERE archived_by_change = $change),
               after AS (SELECT event_date, transaction_id, amount FROM transactions WHERE change_id = $change),
               diffs AS (${differingIds('before', 'after')})
-         SELECT event_date, count(*) AS n,
+         SELECT event_date, ${DIFF_KIND_COUNTS},
                 min_by(struct_pack(kind, transaction_id, before_amount, after_amount), struct_pack(kind, transaction_id), $cap) AS listed
          FROM diffs GROUP BY event_date`,
         { change: changeId, cap: this.maxReportDiffs },
@@ -598,9 +598,10 @@ export class DuckDbWarehouse implements Warehouse {
       );
       await run(
         c,
-        `INSERT INTO reconciliation_summaries
+        `INSERT INTO reconciliation_summaries (${SUMMARY_COLUMNS})
          SELECT $change, d.event_date, coalesce(r.n, 0),
-                (SELECT count(*) FROM late_arrivals la WHERE la.event_date = d.event_date)
+                (SELECT count(*) FROM late_arrivals la WHERE la.event_date = d.event_date),
+                coalesce(r.only_in_stream, 0), coalesce(r.only_in_file, 0), coalesce(r.amount_changed, 0)
          FROM partition_changes d LEFT JOIN report_diffs r ON r.event_date = d.event_date WHERE d.change_id = $change`,
         p,
       );
@@ -847,6 +848,7 @@ export class DuckDbWarehouse implements Warehouse {
         after: d.after_amount === null ? null : canonicalAmount(String(d.after_amount)),
       })),
       diffCount: num(summary.diff_count),
+      diffKinds: toDiffKinds(summary),
       lateArrivals: num(summary.late_arrivals),
     };
   }

@@ -100,7 +100,12 @@ export const MIGRATIONS: string[] = [
      change_id VARCHAR NOT NULL, event_date DATE NOT NULL, transaction_id VARCHAR NOT NULL, kind VARCHAR NOT NULL,
      before_amount DECIMAL(38, 9), after_amount DECIMAL(38, 9))`,
   `CREATE TABLE IF NOT EXISTS reconciliation_summaries (
-     change_id VARCHAR NOT NULL, event_date DATE NOT NULL, diff_count BIGINT NOT NULL, late_arrivals BIGINT NOT NULL)`,
+     change_id VARCHAR NOT NULL, event_date DATE NOT NULL, diff_count BIGINT NOT NULL, late_arrivals BIGINT NOT NULL,
+     only_in_stream BIGINT, only_in_file BIGINT, amount_changed BIGINT)`,
+  // Databases created before the per-kind counts: the columns are added, nullable (older reports count 0).
+  ...['only_in_stream', 'only_in_file', 'amount_changed'].map(
+    (c) => `ALTER TABLE reconciliation_summaries ADD COLUMN IF NOT EXISTS ${c} BIGINT`,
+  ),
   // Consumer views: operations reads everything with its badge, finance reads final rows only.
   `CREATE OR REPLACE VIEW operations_transactions AS
      SELECT t.*, coalesce(l.status, 'provisional') AS date_status, coalesce(l.version, 0) AS date_version

@@ -244,6 +244,27 @@ export interface Warehouse {
   close(): Promise<void>;
 }
 
+/** Views the consumers read: finance sees final rows only, operations every row with its date's badge. */
+export type ConsumerView = 'finance_transactions' | 'operations_transactions';
+
+export interface ConsumerViewRow {
+  transactionId: string;
+  amount: string;
+  status: RowStatus;
+  version: number;
+}
+
+/** Reads a date through a consumer view, as a consumer's query would (tests of what readers see; not in the port). */
+export interface ConsumerViews {
+  readConsumerView(view: ConsumerView, eventDate: string): Promise<ConsumerViewRow[]>;
+}
+
+/** Test seams of an adapter; production never sets them. */
+export interface WarehouseHooks {
+  /** Awaited once a replacement has decided and written what it will commit, before it commits. */
+  beforeReplaceCommit?: (changeId: string) => Promise<void>;
+}
+
 /** Raised by adapters for errors that retrying cannot fix (bad configuration, broken invariants). */
 export class WarehouseError extends Error {
   constructor(

@@ -6,6 +6,8 @@ import type { InputIssue, Transaction } from '../domain/contract.js';
 import { canonicalAmount } from '../domain/decimal.js';
 import {
   WarehouseError,
+  type ConsumerView,
+  type ConsumerViewRow,
   type CurrencyTotal,
   type DateChange,
   type DiffKindCounts,
@@ -67,6 +69,21 @@ export const toDiffKinds = (r: Row): DiffKindCounts => ({
   onlyInStream: num(r.only_in_stream),
   onlyInFile: num(r.only_in_file),
   amountChanged: num(r.amount_changed),
+});
+
+const CONSUMER_VIEWS: readonly ConsumerView[] = ['finance_transactions', 'operations_transactions'];
+
+/** The view's name, checked against the known views before it is spliced into SQL. */
+export const consumerView = (view: ConsumerView): string => {
+  if (!CONSUMER_VIEWS.includes(view)) throw new WarehouseError(`unknown consumer view ${JSON.stringify(view)}`, 'INVARIANT');
+  return view;
+};
+
+export const toConsumerViewRow = (r: Row): ConsumerViewRow => ({
+  transactionId: String(r.transaction_id),
+  amount: canonicalAmount(String(r.amount)),
+  status: r.status as RowStatus,
+  version: num(r.partition_version),
 });
 
 export const toFileEntry = (r: Row): FileRegistryEntry => ({

@@ -44,6 +44,8 @@ if (!runnable) {
       datasets.push(datasetId);
       return BigQueryWarehouse.open({ projectId, datasetId, location: 'US', apiEndpoint: endpoint, ...options });
     },
+    // A script runs as one job: the client can hold it only after deciding and before sending it.
+    replaceHoldPoint: 'decided, its transaction script not yet sent',
     gaps: {
       // The emulator cannot bind query parameters inside a multi-statement script, so the adapter's emulator mode
       // runs a write's statements as separate jobs: a failure midway is not rolled back there.

@@ -9,6 +9,7 @@ import { applyFile, batchOf, describeWarehouseContract, tx } from '../support/wa
 describeWarehouseContract({
   name: 'duckdb',
   open: (options) => DuckDbWarehouse.open({ path: ':memory:', ...options }),
+  replaceHoldPoint: 'inside its open transaction, every row written',
 });
 
 describe('duckdb warehouse: memory budgets of a database file', () => {

@@ -7,12 +7,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeEach, describe, expect, it as vitestIt } from 'vitest';
 import { FILE_COLUMNS, type Transaction } from '../../src/domain/contract.js';
-import type { StreamBatch, Warehouse } from '../../src/warehouse/port.js';
+import type { ConsumerViewRow, ConsumerViews, StreamBatch, Warehouse, WarehouseHooks } from '../../src/warehouse/port.js';
 
 export interface ContractTarget {
   name: string;
   /** A fresh, migrated, empty warehouse for each scenario (options: the adapter's own, same names everywhere). */
-  open: (options?: { maxReportDiffs?: number }) => Promise<Warehouse>;
+  open: (options?: { maxReportDiffs?: number; hooks?: WarehouseHooks }) => Promise<Warehouse & ConsumerViews>;
+  /** Where `hooks.beforeReplaceCommit` holds a replacement on this engine (said in the atomic-replace test's name). */
+  replaceHoldPoint: string;
   /**
    * Scenarios this target cannot run, by exact name, with the reason (an emulator's missing capability).
    * Each one is reported as skipped with its reason; docs/warehouse.md says how production covers it.
@@ -92,7 +94,7 @@ export const describeWarehouseContract = (target: ContractTarget): void => {
       if (gap === undefined) vitestIt(name, fn);
       else vitestIt.skip(`${name} [gap: ${gap}]`, fn);
     };
-    let w: Warehouse;
+    let w: Warehouse & ConsumerViews;
     const opened: Warehouse[] = [];
     beforeEach(async () => {
       w = await target.open();
@@ -334,6 +336,40 @@ export const describeWarehouseContract = (target: ContractTarget): void => {
         expect((await w.readRows(day)).length).toBe(2);
       } finally {
         await reference.close();
+      }
+    });
+
+    it(`shows finance and operations the old version of a date whole while a replacement is held (${target.replaceHoldPoint}), the new one whole after`, async () => {
+      const day = '2026-11-20';
+      const seen = new Map<string, { finance: ConsumerViewRow[]; operations: ConsumerViewRow[] }>();
+      const read = async (x: ConsumerViews) => ({
+        finance: await x.readConsumerView('finance_transactions', day),
+        operations: await x.readConsumerView('operations_transactions', day),
+      });
+      const box: { held?: Warehouse & ConsumerViews } = {};
+      const h = await target.open({
+        hooks: {
+          beforeReplaceCommit: async (changeId) => {
+            if (box.held) seen.set(changeId, await read(box.held));
+          },
+        },
+      });
+      box.held = h;
+      try {
+        const row = (id: string, amount: string, status: string, version: number) => ({ transactionId: id, amount, status, version });
+        await h.writeStreamBatch(batchOf('b-0', [tx('a1', day, '1'), tx('a2', day, '2'), tx('a3', day, '3')]));
+        const streamed = [row('a1', '1', 'provisional', 0), row('a2', '2', 'provisional', 0), row('a3', '3', 'provisional', 0)];
+        await applyFile(h, { changeId: 'atomic_rec', kind: 'reconciliation', covers: [day], sequence: 1, rows: [tx('a1', day, '1'), tx('r9', day, '9')] });
+        const reconciled = [row('a1', '1', 'reconciled', 1), row('r9', '9', 'reconciled', 1)];
+        expect(seen.get('atomic_rec')).toEqual({ finance: [], operations: streamed });
+        expect(await read(h)).toEqual({ finance: reconciled, operations: reconciled });
+        await h.publishChange('atomic_rec');
+        await applyFile(h, { changeId: 'atomic_amd', kind: 'amendment', covers: [day], sequence: 2, rows: [tx('m1', day, '7')] });
+        const amended = [row('m1', '7', 'amended', 2)];
+        expect(seen.get('atomic_amd')).toEqual({ finance: reconciled, operations: reconciled });
+        expect(await read(h)).toEqual({ finance: amended, operations: amended });
+      } finally {
+        await h.close();
       }
     });
 

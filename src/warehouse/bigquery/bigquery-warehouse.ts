@@ -11,6 +11,9 @@ import type { InputIssue, Transaction } from '../../domain/contract.js';
 import {
   FINAL_STATUS,
   WarehouseError,
+  type ConsumerView,
+  type ConsumerViewRow,
+  type ConsumerViews,
   type DailyTotal,
   type DateChange,
   type FileOutcome,
@@ -26,8 +29,9 @@ import {
   type StreamBatch,
   type StreamBatchResult,
   type Warehouse,
+  type WarehouseHooks,
 } from '../port.js';
-import { checkVersions, differingIds, num, readmitLateStatements, rowMappers, str, toDiffKinds, toFileEntry, DIFF_KIND_COUNTS, SUMMARY_COLUMNS, type Row } from '../rows.js';
+import { checkVersions, consumerView, toConsumerViewRow, differingIds, num, readmitLateStatements, rowMappers, str, toDiffKinds, toFileEntry, DIFF_KIND_COUNTS, SUMMARY_COLUMNS, type Row } from '../rows.js';
 import { DATA_TABLES, LEDGER_COLUMN_NAMES, STAGING_FIELDS, TABLES, TRANSACTION_COLUMN_NAMES, tableMetadata, viewStatements } from './schema.js';
 import {
   DATASET_ID,
@@ -65,6 +69,7 @@ export interface BigQueryWarehouseOptions {
   transactionMode?: 'script' | 'statements';
   /** Attempts at a write that hits a concurrent update before giving up with a retryable error (default 6). */
   maxAttempts?: number;
+  hooks?: WarehouseHooks;
 }
 
 
@@ -76,11 +81,12 @@ const usedParams = (sql: string, params: Params): Params =>
 
 const amount = (v: unknown): string => canonicalAmount(String(v));
 
-export class BigQueryWarehouse implements Warehouse {
+export class BigQueryWarehouse implements Warehouse, ConsumerViews {
   readonly engine = 'bigquery' as const;
   private readonly bq: BigQuery;
   private readonly dataset: Dataset;
   private readonly maxReportDiffs: number;
+  private readonly hooks: WarehouseHooks;
   private readonly mode: 'script' | 'statements';
   private readonly maxAttempts: number;
 
@@ -92,6 +98,7 @@ export class BigQueryWarehouse implements Warehouse {
       throw new WarehouseError(`invalid BigQuery apiEndpoint ${JSON.stringify(options.apiEndpoint)}`, 'CONFIG');
     }
     this.maxReportDiffs = options.maxReportDiffs ?? 1000;
+    this.hooks = options.hooks ?? {};
     this.mode = options.transactionMode ?? (options.apiEndpoint ? 'statements' : 'script');
     this.maxAttempts = options.maxAttempts ?? 6;
     if (options.apiEndpoint) {
@@ -135,11 +142,13 @@ export class BigQueryWarehouse implements Warehouse {
    * Runs statements as one transaction: the write fence first, so concurrent writers conflict and are retried
    * instead of interleaving. In 'statements' mode (emulator) the same statements run one job each.
    */
-  private async transaction(statements: Statement[]): Promise<void> {
+  private async transaction(statements: Statement[], beforeCommit?: () => Promise<void>): Promise<void> {
     const all: Statement[] = [
       { sql: `UPDATE ${this.t('write_fence')} SET touched_at = CURRENT_TIMESTAMP() WHERE id = 1`, params: {} },
       ...statements,
     ];
+    // A script cannot be held open from the client: the hook runs once everything is decided, before it is sent.
+    await beforeCommit?.();
     if (this.mode === 'statements') {
       for (const s of all) await this.query(s.sql, s.params);
       return;
@@ -500,7 +509,7 @@ export class BigQueryWarehouse implements Warehouse {
           file: p.str(input.fileId),
           sealed: p.bool(true),
         }),
-      ]);
+      ], async () => this.hooks.beforeReplaceCommit?.(input.changeId));
       return { outcome: 'replaced', changeId: input.changeId, dates: await this.changeDates(input.changeId) };
     });
   }
@@ -926,6 +935,15 @@ export class BigQueryWarehouse implements Warehouse {
       { date: p.date(eventDate), v: p.int(version) },
     );
     return rows.map((r) => ({ ...toTransaction(r), status: r.status as RowStatus }));
+  }
+
+  async readConsumerView(view: ConsumerView, eventDate: string): Promise<ConsumerViewRow[]> {
+    const rows = await this.query(
+      `SELECT transaction_id, CAST(amount AS STRING) AS amount, status, partition_version FROM ${this.t(consumerView(view))}
+       WHERE event_date = @date ORDER BY transaction_id`,
+      { date: p.date(eventDate) },
+    );
+    return rows.map(toConsumerViewRow);
   }
 
   async countSideTables(): Promise<{ lateArrivals: number; conflicts: number; rejects: number; batches: number }> {

@@ -12,6 +12,9 @@ import { FILE_COLUMNS, type InputIssue, type Transaction } from '../../domain/co
 import {
   FINAL_STATUS,
   WarehouseError,
+  type ConsumerView,
+  type ConsumerViewRow,
+  type ConsumerViews,
   type CurrencyTotal,
   type DailyTotal,
   type DateChange,
@@ -28,8 +31,9 @@ import {
   type StreamBatch,
   type StreamBatchResult,
   type Warehouse,
+  type WarehouseHooks,
 } from '../port.js';
-import { checkVersions, differingIds, num, readmitLateStatements, rowMappers, sameContent, str, toDiffKinds, toFileEntry, DIFF_KIND_COUNTS, SUMMARY_COLUMNS, type Row } from '../rows.js';
+import { checkVersions, consumerView, toConsumerViewRow, differingIds, num, readmitLateStatements, rowMappers, sameContent, str, toDiffKinds, toFileEntry, DIFF_KIND_COUNTS, SUMMARY_COLUMNS, type Row } from '../rows.js';
 import { DATA_TABLES, LEDGER_COLUMN_NAMES, MIGRATIONS, TRANSACTION_COLUMN_NAMES } from './schema.js';
 
 export interface DuckDbWarehouseOptions {
@@ -54,6 +58,7 @@ export interface DuckDbWarehouseOptions {
   /** Where DuckDB spills; defaults to `<database file>.tmp` beside the file. */
   tempDirectory?: string;
   threads?: number;
+  hooks?: WarehouseHooks;
 }
 
 type Params = Record<string, DuckDBValue>;
@@ -85,10 +90,11 @@ const dateList = (dates: string[]): DuckDBValue => listValue(dates);
 const LIST_TYPE: Record<string, DuckDBType> = { dates: LIST(VARCHAR) };
 
 
-export class DuckDbWarehouse implements Warehouse {
+export class DuckDbWarehouse implements Warehouse, ConsumerViews {
   readonly engine = 'duckdb' as const;
   private queue: Promise<unknown> = Promise.resolve();
   private readonly maxReportDiffs: number;
+  private readonly hooks: WarehouseHooks;
   /** memory_limit outside file work, and during it; unset for an in-memory database. */
   private readonly budgets?: { usual: string; file: string };
 
@@ -99,6 +105,7 @@ export class DuckDbWarehouse implements Warehouse {
     options: DuckDbWarehouseOptions,
   ) {
     this.maxReportDiffs = options.maxReportDiffs ?? 1000;
+    this.hooks = options.hooks ?? {};
     if (options.memoryLimit !== undefined) {
       this.budgets = { usual: options.memoryLimit, file: options.fileMemoryLimit ?? DEFAULT_FILE_MEMORY_LIMIT };
     }
@@ -483,6 +490,7 @@ export class DuckDbWarehouse implements Warehouse {
           published: false,
         });
       }
+      await this.hooks.beforeReplaceCommit?.(input.changeId);
       return { outcome: 'replaced', changeId: input.changeId, dates };
     }, 'file');
   }
@@ -889,6 +897,16 @@ export class DuckDbWarehouse implements Warehouse {
       { date: eventDate, v: version },
     );
     return rows.map((r) => ({ ...toTransaction(r), status: r.status as RowStatus }));
+  }
+
+  async readConsumerView(view: ConsumerView, eventDate: string): Promise<ConsumerViewRow[]> {
+    const rows = await this.rows(
+      this.reader,
+      `SELECT transaction_id, amount, status, partition_version FROM ${consumerView(view)}
+       WHERE event_date = CAST($date AS DATE) ORDER BY transaction_id`,
+      { date: eventDate },
+    );
+    return rows.map(toConsumerViewRow);
   }
 
   async countSideTables(): Promise<{ lateArrivals: number; conflicts: number; rejects: number; batches: number }> {

@@ -263,6 +263,8 @@ export interface ConsumerViews {
 export interface WarehouseHooks {
   /** Awaited once a replacement has decided and written what it will commit, before it commits. */
   beforeReplaceCommit?: (changeId: string) => Promise<void>;
+  /** BigQuery: awaited before each job is sent; a test throws from it to stand for an error of the service. */
+  beforeJob?: (sql: string) => Promise<void>;
 }
 
 /** Raised by adapters for errors that retrying cannot fix (bad configuration, broken invariants). */

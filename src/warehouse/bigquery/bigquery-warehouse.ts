@@ -4,7 +4,8 @@
  * serialised and no reader sees half a change. Provisional rows are written by DML, never by the legacy streaming
  * insert API, whose rows DML cannot change for about 30 minutes.
  */
-import { BigQuery, type Dataset, type Query, type TableMetadata } from '@google-cloud/bigquery';
+import { BigQuery, type Dataset, type Job, type Query, type TableMetadata } from '@google-cloud/bigquery';
+import { jobIdOf, labelValue, nextJob } from '../job-context.js';
 import { OAuth2Client } from 'google-auth-library';
 import { canonicalAmount } from '../../domain/decimal.js';
 import type { InputIssue, Transaction } from '../../domain/contract.js';
@@ -31,7 +32,9 @@ import {
   type Warehouse,
   type WarehouseHooks,
 } from '../port.js';
-import { checkVersions, consumerView, toConsumerViewRow, differingIds, num, readmitLateStatements, rowMappers, str, toDiffKinds, toFileEntry, DIFF_KIND_COUNTS, SUMMARY_COLUMNS, type Row } from '../rows.js';
+import { consumerView, differingIds, readmitLateStatements, DIFF_KIND_COUNTS, SUMMARY_COLUMNS } from '../core/sql.js';
+import { toConsumerViewRow, num, rowMappers, str, toDiffKinds, toFileEntry, type Row } from '../core/mappers.js';
+import { checkVersions } from '../core/rules.js';
 import { DATA_TABLES, LEDGER_COLUMN_NAMES, STAGING_FIELDS, TABLES, TRANSACTION_COLUMN_NAMES, tableMetadata, viewStatements } from './schema.js';
 import {
   DATASET_ID,
@@ -43,6 +46,7 @@ import {
   REJECT_STRUCT,
   STAGING_ID,
   VERSION_STRUCT,
+  bindLiterals,
   dateValue,
   p,
   sameContent,
@@ -62,11 +66,10 @@ export interface BigQueryWarehouseOptions {
   apiEndpoint?: string;
   /** Diffs stored per date in a reconciliation report; the rest are counted. */
   maxReportDiffs?: number;
-  /**
-   * 'script' (default): each write is one BEGIN…COMMIT script. 'statements' (default with apiEndpoint): the same
-   * statements as separate jobs, for emulators that cannot bind query parameters inside scripts (not atomic).
-   */
-  transactionMode?: 'script' | 'statements';
+  /** Labels on every job (e.g. `{ client: 'acme' }`); workflow id, step and attempt come from the job context. */
+  labels?: Record<string, string>;
+  /** The longest a job may run before BigQuery cancels it (default 10 minutes). */
+  jobTimeoutMs?: number;
   /** Attempts at a write that hits a concurrent update before giving up with a retryable error (default 6). */
   maxAttempts?: number;
   hooks?: WarehouseHooks;
@@ -87,7 +90,8 @@ export class BigQueryWarehouse implements Warehouse, ConsumerViews {
   private readonly dataset: Dataset;
   private readonly maxReportDiffs: number;
   private readonly hooks: WarehouseHooks;
-  private readonly mode: 'script' | 'statements';
+  private readonly labels: Record<string, string>;
+  private readonly jobTimeoutMs: number;
   private readonly maxAttempts: number;
 
   constructor(private readonly options: BigQueryWarehouseOptions) {
@@ -99,7 +103,8 @@ export class BigQueryWarehouse implements Warehouse, ConsumerViews {
     }
     this.maxReportDiffs = options.maxReportDiffs ?? 1000;
     this.hooks = options.hooks ?? {};
-    this.mode = options.transactionMode ?? (options.apiEndpoint ? 'statements' : 'script');
+    this.labels = Object.fromEntries(Object.entries(options.labels ?? {}).map(([k, v]) => [labelValue(k), labelValue(v)]));
+    this.jobTimeoutMs = options.jobTimeoutMs ?? 600_000;
     this.maxAttempts = options.maxAttempts ?? 6;
     if (options.apiEndpoint) {
       // An emulator needs no credentials; a fixed token keeps the client from looking for real ones.
@@ -133,26 +138,46 @@ export class BigQueryWarehouse implements Warehouse, ConsumerViews {
       // The client's QueryParamTypes cannot express a map of named types; its runtime accepts exactly this shape.
       request.types = Object.fromEntries(names.map((n) => [n, used[n]?.type])) as Record<string, ParamType> as unknown as NonNullable<Query['types']>;
     }
-    const [job] = await this.bq.createQueryJob(request);
-    const [rows] = await job.getQueryResults();
-    return rows as Row[];
+    const context = nextJob();
+    request.jobTimeoutMs = this.jobTimeoutMs;
+    request.labels = {
+      ...this.labels,
+      ...(context ? { workflow_id: labelValue(context.workflowId), step: labelValue(context.step), attempt: String(context.attempt) } : {}),
+    };
+    if (context) request.jobId = jobIdOf(context);
+    await this.hooks.beforeJob?.(sql);
+    const job = await this.createOrAttach(request);
+    const cancel = (): void => void job.cancel().catch(() => undefined);
+    context?.signal?.addEventListener('abort', cancel, { once: true });
+    try {
+      const [rows] = await job.getQueryResults();
+      return rows as Row[];
+    } finally {
+      context?.signal?.removeEventListener('abort', cancel);
+    }
+  }
+
+  /** Creates the job, or attaches to the job of the same id that a previous try of this attempt started. */
+  private async createOrAttach(request: Query): Promise<Job> {
+    try {
+      const [job] = await this.bq.createQueryJob(request);
+      return job;
+    } catch (error) {
+      if (request.jobId === undefined || !isAlreadyExists(error)) throw error;
+      return this.bq.job(request.jobId, { location: this.options.location });
+    }
   }
 
   /**
-   * Runs statements as one transaction: the write fence first, so concurrent writers conflict and are retried
-   * instead of interleaving. In 'statements' mode (emulator) the same statements run one job each.
+   * Runs statements as one transaction script: the write fence first, so concurrent writers conflict and are
+   * retried instead of interleaving. The script carries its values as validated literals (`bindLiterals`), never
+   * as parameters: the same script runs on BigQuery and on the emulator, which binds no parameters in scripts.
    */
   private async transaction(statements: Statement[], beforeCommit?: () => Promise<void>): Promise<void> {
     const all: Statement[] = [
       { sql: `UPDATE ${this.t('write_fence')} SET touched_at = CURRENT_TIMESTAMP() WHERE id = 1`, params: {} },
       ...statements,
     ];
-    // A script cannot be held open from the client: the hook runs once everything is decided, before it is sent.
-    await beforeCommit?.();
-    if (this.mode === 'statements') {
-      for (const s of all) await this.query(s.sql, s.params);
-      return;
-    }
     const merged: Params = {};
     for (const s of all) {
       for (const [name, param] of Object.entries(usedParams(s.sql, s.params))) {
@@ -163,7 +188,10 @@ export class BigQueryWarehouse implements Warehouse, ConsumerViews {
         merged[name] = param;
       }
     }
-    await this.query(['BEGIN TRANSACTION', ...all.map((s) => s.sql), 'COMMIT TRANSACTION'].join(';\n') + ';', merged);
+    const script = ['BEGIN TRANSACTION', ...all.map((s) => bindLiterals(s.sql, merged)), 'COMMIT TRANSACTION'].join(';\n') + ';';
+    // A script cannot be held open from the client: the hook runs once everything is decided, before it is sent.
+    await beforeCommit?.();
+    await this.query(script);
   }
 
   /** Re-runs a read-decide-write operation when BigQuery reports a concurrent update or a guard saw moved state. */
@@ -235,85 +263,104 @@ export class BigQueryWarehouse implements Warehouse, ConsumerViews {
         to: p.int(batch.toCursor),
         rejected: p.int(batch.rejects.length),
         unknown: p.int(batch.unknownFields),
-        events: p.structs(
-          batch.events.map((e, i) => ({
-            ord: i,
-            stream_offset: e.offset,
-            transaction_id: e.transactionId,
-            account_id: e.accountId,
-            event_ts: timestampValue(e.eventTs),
-            event_date: dateValue(e.eventDate),
-            amount: e.amount,
-            currency: e.currency,
-            merchant_id: e.merchantId,
-            description: e.description,
-          })),
-          EVENT_STRUCT,
-        ),
-        rejects: p.structs(batch.rejects.map((r) => ({ stream_offset: r.offset, reason: r.reason, raw: r.raw })), REJECT_STRUCT),
       };
+      await this.stageStreamBatch(batch);
       const classified = this.classifiedEvents();
       const eventColumns = 'transaction_id, account_id, event_ts, event_date, amount, currency, merchant_id, description';
       const sideTable = (table: string, outcome: string): Statement => ({
         sql: `INSERT INTO ${this.t(table)} (${eventColumns}, source_id, batch_id, stream_offset, received_at)
               ${classified}
               SELECT ${eventColumns}, @source, @batch, c.stream_offset, CURRENT_TIMESTAMP() FROM classified c
-              WHERE c.outcome = '${outcome}'
-                AND NOT EXISTS (SELECT 1 FROM ${this.t(table)} x WHERE x.batch_id = @batch AND x.stream_offset = c.stream_offset)`,
+              WHERE c.outcome = '${outcome}'`,
         params,
       });
-      const hasEvents = batch.events.length > 0;
-      const counts = hasEvents
-        ? `${classified}
-           SELECT @batch, @source, @from, @to, COUNTIF(outcome = 'insert'), COUNTIF(outcome = 'duplicate'),
-                  COUNTIF(outcome = 'conflict'), COUNTIF(outcome = 'late'), @rejected, @unknown, CURRENT_TIMESTAMP()
-           FROM classified`
-        : `SELECT @batch, @source, @from, @to, 0, 0, 0, 0, @rejected, @unknown, CURRENT_TIMESTAMP()`;
-      // Empty arrays of structs are left out rather than sent (one emulator cannot type them; nothing to write anyway).
       await this.transaction([
         {
           sql: `SELECT IF(EXISTS (SELECT 1 FROM ${this.t('stream_batches')} WHERE batch_id = @batch),
                           ERROR('${GUARD_MARKER}: batch written concurrently'), 0)`,
           params,
         },
-        ...(hasEvents
-          ? [
-              {
-                // NOT EXISTS: a batch replayed after a partial write (statements mode) does not write a row twice.
-                sql: `INSERT INTO ${this.t('transactions')} (${TRANSACTION_COLUMN_NAMES})
-                      ${classified}
-                      SELECT ${eventColumns}, 'provisional', 0, 'stream', @batch, NULL, CURRENT_TIMESTAMP() FROM classified c
-                      WHERE c.outcome = 'insert'
-                        AND NOT EXISTS (SELECT 1 FROM ${this.t('transactions')} x
-                                        WHERE x.source_kind = 'stream' AND x.source_id = @batch AND x.transaction_id = c.transaction_id)`,
-                params,
-              },
-              sideTable('late_arrivals', 'late'),
-              sideTable('stream_conflicts', 'conflict'),
-            ]
-          : []),
-        ...(batch.rejects.length > 0
-          ? [
-              {
-                sql: `INSERT INTO ${this.t('stream_rejects')} (source_id, batch_id, stream_offset, reason, raw, received_at)
-                      SELECT @source, @batch, r.stream_offset, r.reason, r.raw, CURRENT_TIMESTAMP() FROM UNNEST(@rejects) AS r
-                      WHERE NOT EXISTS (SELECT 1 FROM ${this.t('stream_rejects')} x
-                                        WHERE x.batch_id = @batch AND x.stream_offset = r.stream_offset)`,
-                params,
-              },
-            ]
-          : []),
+        {
+          sql: `INSERT INTO ${this.t('transactions')} (${TRANSACTION_COLUMN_NAMES})
+                ${classified}
+                SELECT ${eventColumns}, 'provisional', 0, 'stream', @batch, NULL, CURRENT_TIMESTAMP() FROM classified c
+                WHERE c.outcome = 'insert'`,
+          params,
+        },
+        sideTable('late_arrivals', 'late'),
+        sideTable('stream_conflicts', 'conflict'),
+        {
+          sql: `INSERT INTO ${this.t('stream_rejects')} (source_id, batch_id, stream_offset, reason, raw, received_at)
+                SELECT @source, @batch, r.stream_offset, r.reason, r.raw, CURRENT_TIMESTAMP() FROM ${this.t('stream_incoming')} r
+                WHERE r.batch_id = @batch AND r.is_reject`,
+          params,
+        },
         {
           sql: `INSERT INTO ${this.t('stream_batches')}
                   (batch_id, source_id, from_cursor, to_cursor, inserted, duplicates, conflicts, late, rejected, unknown_fields, written_at)
-                ${counts}`,
+                ${classified}
+                SELECT @batch, @source, @from, @to, COUNTIF(outcome = 'insert'), COUNTIF(outcome = 'duplicate'),
+                       COUNTIF(outcome = 'conflict'), COUNTIF(outcome = 'late'), @rejected, @unknown, CURRENT_TIMESTAMP()
+                FROM classified`,
           params,
         },
+        { sql: `DELETE FROM ${this.t('stream_incoming')} WHERE batch_id = @batch`, params },
       ]);
       const written = await this.storedBatch(batch.batchId);
       if (!written) throw new WarehouseError(`batch ${batch.batchId} was not recorded`, 'INVARIANT');
       return { ...written, alreadyApplied: false };
     });
+  }
+
+  /**
+   * Stages a batch's events and rejects with parameterised single statements (a script cannot carry parameters
+   * on every engine the adapter runs on, nor 10 MB of events as literals); the batch's script reads them by batch id
+   * and deletes them. A retried batch finds its rows staged already and stages nothing twice.
+   */
+  private async stageStreamBatch(batch: StreamBatch): Promise<void> {
+    const staged = `NOT EXISTS (SELECT 1 FROM ${this.t('stream_incoming')} WHERE batch_id = @batch AND is_reject = @reject)`;
+    const columns = `batch_id, is_reject, ord, stream_offset, transaction_id, account_id, event_ts, event_date, amount, currency,
+                     merchant_id, description, reason, raw`;
+    // Empty arrays of structs are not sent: nothing to stage, and not every engine can type them.
+    if (batch.events.length > 0) {
+      await this.query(
+        `INSERT INTO ${this.t('stream_incoming')} (${columns})
+         SELECT @batch, @reject, e.ord, e.stream_offset, e.transaction_id, e.account_id, e.event_ts, e.event_date, e.amount, e.currency,
+                e.merchant_id, e.description, NULL, NULL
+         FROM UNNEST(@events) AS e WHERE ${staged}`,
+        {
+          batch: p.str(batch.batchId),
+          reject: p.bool(false),
+          events: p.structs(
+            batch.events.map((e, i) => ({
+              ord: i,
+              stream_offset: e.offset,
+              transaction_id: e.transactionId,
+              account_id: e.accountId,
+              event_ts: timestampValue(e.eventTs),
+              event_date: dateValue(e.eventDate),
+              amount: e.amount,
+              currency: e.currency,
+              merchant_id: e.merchantId,
+              description: e.description,
+            })),
+            EVENT_STRUCT,
+          ),
+        },
+      );
+    }
+    if (batch.rejects.length > 0) {
+      await this.query(
+        `INSERT INTO ${this.t('stream_incoming')} (${columns})
+         SELECT @batch, @reject, NULL, r.stream_offset, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, r.reason, r.raw
+         FROM UNNEST(@rejects) AS r WHERE ${staged}`,
+        {
+          batch: p.str(batch.batchId),
+          reject: p.bool(true),
+          rejects: p.structs(batch.rejects.map((r) => ({ stream_offset: r.offset, reason: r.reason, raw: r.raw })), REJECT_STRUCT),
+        },
+      );
+    }
   }
 
   /**
@@ -325,7 +372,7 @@ export class BigQueryWarehouse implements Warehouse, ConsumerViews {
     return `WITH inc AS (
         SELECT e.ord, e.stream_offset, e.transaction_id, e.account_id, e.event_ts, e.event_date, e.amount, e.currency,
                e.merchant_id, e.description
-        FROM UNNEST(@events) AS e),
+        FROM ${this.t('stream_incoming')} AS e WHERE e.batch_id = @batch AND NOT e.is_reject),
       firsts AS (SELECT transaction_id, MIN(ord) AS first_ord FROM inc GROUP BY transaction_id),
       stored AS (SELECT * FROM ${this.t('transactions')}
                  WHERE transaction_id IN (SELECT transaction_id FROM inc) AND NOT (source_kind = 'stream' AND source_id = @batch)),

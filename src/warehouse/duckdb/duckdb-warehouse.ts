@@ -33,7 +33,9 @@ import {
   type Warehouse,
   type WarehouseHooks,
 } from '../port.js';
-import { checkVersions, consumerView, toConsumerViewRow, differingIds, num, readmitLateStatements, rowMappers, sameContent, str, toDiffKinds, toFileEntry, DIFF_KIND_COUNTS, SUMMARY_COLUMNS, type Row } from '../rows.js';
+import { consumerView, differingIds, readmitLateStatements, sameContent, DIFF_KIND_COUNTS, SUMMARY_COLUMNS } from '../core/sql.js';
+import { toConsumerViewRow, num, rowMappers, str, toDiffKinds, toFileEntry, type Row } from '../core/mappers.js';
+import { checkVersions } from '../core/rules.js';
 import { DATA_TABLES, LEDGER_COLUMN_NAMES, MIGRATIONS, TRANSACTION_COLUMN_NAMES } from './schema.js';
 
 export interface DuckDbWarehouseOptions {

@@ -408,6 +408,21 @@ export const describeWarehouseContract = (target: ContractTarget): void => {
       expect((await w.getPartitions(['2026-11-20']))[0]).toMatchObject({ status: 'reconciled', version: 3 });
     });
 
+    it('registers a file once and stores its outcome, free-text reason and errors verbatim', async () => {
+      const record = {
+        fileId: 'acme-recon-2026-11-21', sha256: 'ab'.repeat(32), clientId: 'acme', kind: 'reconciliation' as const,
+        covers: ['2026-11-21'], sequence: 7, rowCount: 3, dataPath: "landing/it's here (1).csv", workflowId: 'reconcile/acme/x', runId: 'r1', replay: false,
+      };
+      const first = await w.registerFile(record);
+      const again = await w.registerFile({ ...record, runId: 'r2' });
+      expect(first).toMatchObject({ outcome: 'received', runId: 'r1', dataPath: record.dataPath });
+      expect(again.runId).toBe('r1');
+      const reason = `line 3: "amount" is not a decimal: '1,5'\n\\ DROP TABLE x; --`;
+      const errors = [{ source: 'acme-recon-2026-11-21.csv', line: 3, field: 'amount', reason }];
+      await w.setFileOutcome({ fileId: record.fileId, sha256: record.sha256, outcome: 'rejected', reason, errors });
+      expect(await w.getFile(record.fileId, record.sha256)).toMatchObject({ outcome: 'rejected', reason, errors });
+    });
+
     it('keeps money exact and stores hostile text verbatim', async () => {
       const big = '12345678901234567890123456789.123456789';
       const hostile = `=HYPERLINK("x");'); DROP TABLE transactions; --`;

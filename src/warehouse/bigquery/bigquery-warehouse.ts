@@ -420,15 +420,15 @@ export class BigQueryWarehouse implements Warehouse, ConsumerViews {
     return this.retrying(`register file ${record.fileId}`, async () => {
       const existing = await this.getFile(record.fileId, record.sha256);
       if (existing) return existing;
-      await this.transaction([
-        {
-          sql: `INSERT INTO ${this.t('file_registry')} (file_id, sha256, client_id, kind, covers, sequence, row_count, data_path,
+      // One parameterised statement, atomic by itself: a file's manifest and path are text no script may carry.
+      await this.query(
+          `INSERT INTO ${this.t('file_registry')} (file_id, sha256, client_id, kind, covers, sequence, row_count, data_path,
                   workflow_id, run_id, replay, outcome, reason, errors, change_id, received_at, updated_at)
                 SELECT @fileId, @sha, @client, @kind, @covers, @sequence, @rows, @path, @wf, @run, @replay, 'received', NULL, '[]', NULL,
                        CURRENT_TIMESTAMP(), CURRENT_TIMESTAMP()
                 FROM UNNEST([1])
                 WHERE NOT EXISTS (SELECT 1 FROM ${this.t('file_registry')} WHERE file_id = @fileId AND sha256 = @sha)`,
-          params: {
+          {
             fileId: p.str(record.fileId),
             sha: p.str(record.sha256),
             client: p.str(record.clientId),
@@ -441,8 +441,7 @@ export class BigQueryWarehouse implements Warehouse, ConsumerViews {
             run: p.str(record.runId),
             replay: p.bool(record.replay),
           },
-        },
-      ]);
+      );
       const created = await this.getFile(record.fileId, record.sha256);
       if (!created) throw new WarehouseError(`file ${record.fileId} was not registered`, 'INVARIANT');
       return created;
@@ -466,13 +465,13 @@ export class BigQueryWarehouse implements Warehouse, ConsumerViews {
     errors?: InputIssue[];
     changeId?: string | null;
   }): Promise<void> {
+    // One parameterised statement: a rejection's reason and errors are free text no script may carry.
     await this.retrying(`file outcome ${input.fileId}`, () =>
-      this.transaction([
-        {
-          sql: `UPDATE ${this.t('file_registry')} SET outcome = @outcome, reason = @reason, errors = COALESCE(@errors, errors),
+      this.query(
+          `UPDATE ${this.t('file_registry')} SET outcome = @outcome, reason = @reason, errors = COALESCE(@errors, errors),
                   change_id = COALESCE(@change, change_id), updated_at = CURRENT_TIMESTAMP()
                 WHERE file_id = @fileId AND sha256 = @sha`,
-          params: {
+          {
             outcome: p.str(input.outcome),
             reason: p.str(input.reason),
             errors: p.str(input.errors === undefined ? null : JSON.stringify(input.errors)),
@@ -480,8 +479,7 @@ export class BigQueryWarehouse implements Warehouse, ConsumerViews {
             fileId: p.str(input.fileId),
             sha: p.str(input.sha256),
           },
-        },
-      ]),
+      ),
     );
   }
 

@@ -33,8 +33,9 @@ import {
   type WarehouseHooks,
 } from '../port.js';
 import { consumerView, differingIds, readmitLateStatements, DIFF_KIND_COUNTS, SUMMARY_COLUMNS } from '../core/sql.js';
-import { toConsumerViewRow, num, rowMappers, str, toDiffKinds, toFileEntry, type Row } from '../core/mappers.js';
+import { toConsumerViewRow, num, rowMappers, toFileEntry, type Row } from '../core/mappers.js';
 import { checkVersions } from '../core/rules.js';
+import { assembleReport, changeFields, withStreamOnlyDates } from '../core/report.js';
 import { DATA_TABLES, LEDGER_COLUMN_NAMES, STAGING_FIELDS, TABLES, TRANSACTION_COLUMN_NAMES, tableMetadata, viewStatements } from './schema.js';
 import {
   DATASET_ID,
@@ -853,20 +854,7 @@ export class BigQueryWarehouse implements Warehouse, ConsumerViews {
        GROUP BY event_date, currency ORDER BY d, currency`,
       { all: p.bool(dates === undefined), dates: p.dates(dates ?? []) },
     );
-    const provisional = new Map<string, PartitionState>();
-    for (const r of streamOnly) {
-      const d = String(r.d);
-      const state = provisional.get(d) ?? {
-        eventDate: d, status: 'provisional' as const, version: 0, sequence: null, fileId: null, changeId: null,
-        rowCount: 0, totals: [], updatedAt: null,
-      };
-      state.totals.push({ currency: String(r.currency), rows: num(r.n), total: amount(r.total) });
-      state.rowCount += num(r.n);
-      provisional.set(d, state);
-    }
-    return [...stored.map(({ eventDate, status, version, sequence, fileId, changeId, rowCount, totals, updatedAt }) => ({
-      eventDate, status, version, sequence, fileId, changeId, rowCount, totals, updatedAt,
-    })), ...provisional.values()].sort((a, b) => a.eventDate.localeCompare(b.eventDate));
+    return withStreamOnlyDates(stored, streamOnly);
   }
 
   async getChanges(eventDate: string): Promise<PartitionChange[]> {
@@ -875,17 +863,7 @@ export class BigQueryWarehouse implements Warehouse, ConsumerViews {
        WHERE event_date = @date ORDER BY to_version`,
       { date: p.date(eventDate) },
     );
-    return rows.map((r) => ({
-      ...toDateChange(r),
-      changeId: String(r.change_id),
-      kind: r.kind as PartitionChange['kind'],
-      fileId: str(r.file_id),
-      sequence: r.sequence === null ? null : num(r.sequence),
-      workflowId: String(r.workflow_id),
-      runId: String(r.run_id),
-      published: Boolean(r.published),
-      changedAt: String(r.changed),
-    }));
+    return rows.map((r) => ({ ...toDateChange(r), ...changeFields(r) }));
   }
 
   async getReport(eventDate: string): Promise<ReconciliationReport | null> {
@@ -920,27 +898,7 @@ export class BigQueryWarehouse implements Warehouse, ConsumerViews {
       `SELECT from_status FROM ${this.t('partition_changes')} WHERE change_id = @change AND event_date = @date`,
       params,
     );
-    return {
-      eventDate,
-      changeId,
-      comparedWith: (change?.from_status as RowStatus | undefined) ?? 'provisional',
-      lines: lines.map((l) => ({
-        currency: String(l.currency),
-        provisionalRows: num(l.provisional_rows),
-        provisionalTotal: amount(l.provisional_total),
-        finalRows: num(l.final_rows),
-        finalTotal: amount(l.final_total),
-      })),
-      diffs: diffs.map((d) => ({
-        transactionId: String(d.transaction_id),
-        kind: d.kind as ReconciliationReport['diffs'][number]['kind'],
-        before: d.before_amount === null ? null : amount(d.before_amount),
-        after: d.after_amount === null ? null : amount(d.after_amount),
-      })),
-      diffCount: num(summary.diff_count),
-      diffKinds: toDiffKinds(summary),
-      lateArrivals: num(summary.late_arrivals),
-    };
+    return assembleReport(eventDate, changeId, { summary, lines, diffs, fromStatus: change?.from_status });
   }
 
   async dailyTotals(dates: string[]): Promise<DailyTotal[]> {

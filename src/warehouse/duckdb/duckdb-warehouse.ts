@@ -34,8 +34,9 @@ import {
   type WarehouseHooks,
 } from '../port.js';
 import { consumerView, differingIds, readmitLateStatements, sameContent, DIFF_KIND_COUNTS, SUMMARY_COLUMNS } from '../core/sql.js';
-import { toConsumerViewRow, num, rowMappers, str, toDiffKinds, toFileEntry, type Row } from '../core/mappers.js';
+import { toConsumerViewRow, num, rowMappers, toFileEntry, type Row } from '../core/mappers.js';
 import { checkVersions } from '../core/rules.js';
+import { assembleReport, changeFields, withStreamOnlyDates } from '../core/report.js';
 import { DATA_TABLES, LEDGER_COLUMN_NAMES, MIGRATIONS, TRANSACTION_COLUMN_NAMES } from './schema.js';
 
 export interface DuckDbWarehouseOptions {
@@ -771,20 +772,7 @@ export class DuckDbWarehouse implements Warehouse, ConsumerViews {
       { all: dates === undefined, dates: dateList(known) },
       LIST_TYPE,
     );
-    const provisional = new Map<string, PartitionState>();
-    for (const r of streamOnly) {
-      const d = String(r.d);
-      const state = provisional.get(d) ?? {
-        eventDate: d, status: 'provisional' as const, version: 0, sequence: null, fileId: null, changeId: null,
-        rowCount: 0, totals: [], updatedAt: null,
-      };
-      state.totals.push({ currency: String(r.currency), rows: num(r.n), total: canonicalAmount(String(r.total)) });
-      state.rowCount += num(r.n);
-      provisional.set(d, state);
-    }
-    return [...stored.map(({ eventDate, status, version, sequence, fileId, changeId, rowCount, totals, updatedAt }) => ({
-      eventDate, status, version, sequence, fileId, changeId, rowCount, totals, updatedAt,
-    })), ...provisional.values()].sort((a, b) => a.eventDate.localeCompare(b.eventDate));
+    return withStreamOnlyDates(stored, streamOnly);
   }
 
   async getChanges(eventDate: string): Promise<PartitionChange[]> {
@@ -794,17 +782,7 @@ export class DuckDbWarehouse implements Warehouse, ConsumerViews {
        WHERE event_date = CAST($date AS DATE) ORDER BY to_version`,
       { date: eventDate },
     );
-    return rows.map((r) => ({
-      ...toDateChange(r),
-      changeId: String(r.change_id),
-      kind: r.kind as PartitionChange['kind'],
-      fileId: str(r.file_id),
-      sequence: r.sequence === null ? null : num(r.sequence),
-      workflowId: String(r.workflow_id),
-      runId: String(r.run_id),
-      published: Boolean(r.published),
-      changedAt: String(r.changed),
-    }));
+    return rows.map((r) => ({ ...toDateChange(r), ...changeFields(r) }));
   }
 
   async getReport(eventDate: string): Promise<ReconciliationReport | null> {
@@ -840,27 +818,7 @@ export class DuckDbWarehouse implements Warehouse, ConsumerViews {
       `SELECT from_status FROM partition_changes WHERE change_id = $change AND event_date = CAST($date AS DATE)`,
       p,
     );
-    return {
-      eventDate,
-      changeId,
-      comparedWith: (change?.from_status as RowStatus | undefined) ?? 'provisional',
-      lines: lines.map((l) => ({
-        currency: String(l.currency),
-        provisionalRows: num(l.provisional_rows),
-        provisionalTotal: canonicalAmount(String(l.provisional_total)),
-        finalRows: num(l.final_rows),
-        finalTotal: canonicalAmount(String(l.final_total)),
-      })),
-      diffs: diffs.map((d) => ({
-        transactionId: String(d.transaction_id),
-        kind: d.kind as ReconciliationReport['diffs'][number]['kind'],
-        before: d.before_amount === null ? null : canonicalAmount(String(d.before_amount)),
-        after: d.after_amount === null ? null : canonicalAmount(String(d.after_amount)),
-      })),
-      diffCount: num(summary.diff_count),
-      diffKinds: toDiffKinds(summary),
-      lateArrivals: num(summary.late_arrivals),
-    };
+    return assembleReport(eventDate, changeId, { summary, lines, diffs, fromStatus: change?.from_status });
   }
 
   async dailyTotals(dates: string[]): Promise<DailyTotal[]> {

@@ -58,19 +58,16 @@ export const renderReport = (report: ReconciliationReport | null, date: string):
       ['currency', `${report.comparedWith} rows`, `${report.comparedWith} total`, 'final rows', 'final total'],
       report.lines.map((l) => [l.currency, l.provisionalRows, l.provisionalTotal, l.finalRows, l.finalTotal]),
     ),
-    `Differences: ${report.diffCount} (only in stream ${report.diffs.filter((d) => d.kind === 'only_in_stream').length}, ` +
-      `only in file ${report.diffs.filter((d) => d.kind === 'only_in_file').length}, ` +
-      `amount changed ${report.diffs.filter((d) => d.kind === 'amount_changed').length}${report.diffs.length < report.diffCount ? ', listed in part' : ''}); ` +
+    `Differences: ${report.diffCount} (only in stream ${report.diffKinds.onlyInStream}, only in file ${report.diffKinds.onlyInFile}, ` +
+      `amount changed ${report.diffKinds.amountChanged}${report.diffs.length < report.diffCount ? `; the first ${report.diffs.length} stored, the rest counted` : ''}); ` +
       `late stream arrivals kept aside: ${report.lateArrivals}`,
   ];
-  if (report.diffs.length > 0) {
-    lines.push(
-      table(
-        ['transaction', 'difference', 'before', 'after'],
-        report.diffs.slice(0, 20).map((d) => [d.transactionId, d.kind, d.before ?? '-', d.after ?? '-']),
-      ),
-    );
-    if (report.diffs.length > 20) lines.push(`… ${report.diffs.length - 20} more`);
+  const shown = report.diffs.slice(0, 20);
+  if (shown.length > 0) {
+    lines.push(table(['transaction', 'difference', 'before', 'after'], shown.map((d) => [d.transactionId, d.kind, d.before ?? '-', d.after ?? '-'])));
+  }
+  if (report.diffCount > shown.length) {
+    lines.push(`… ${report.diffCount - shown.length} more differences not shown (the report stores the first ${report.diffs.length})`);
   }
   return lines.join('\n');
 };

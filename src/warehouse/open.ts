@@ -16,6 +16,7 @@ export const openWarehouse = async (config: Config): Promise<Warehouse> => {
     projectId: config.BIGQUERY_PROJECT ?? '',
     datasetId: config.BIGQUERY_DATASET,
     location: config.BIGQUERY_LOCATION,
+    labels: { client: config.CLIENT_ID },
     ...(config.BIGQUERY_EMULATOR_ENDPOINT ? { apiEndpoint: config.BIGQUERY_EMULATOR_ENDPOINT } : {}),
   });
 };

@@ -151,6 +151,12 @@ export interface ReportDiff {
   after: string | null;
 }
 
+export interface DiffKindCounts {
+  onlyInStream: number;
+  onlyInFile: number;
+  amountChanged: number;
+}
+
 export interface ReconciliationReport {
   eventDate: string;
   changeId: string;
@@ -160,6 +166,8 @@ export interface ReconciliationReport {
   diffs: ReportDiff[];
   /** Diffs beyond the stored cap are counted, not listed. */
   diffCount: number;
+  /** Every differing id counted by kind in the warehouse (not from the capped list); they add up to `diffCount`. */
+  diffKinds: DiffKindCounts;
   lateArrivals: number;
 }
 
@@ -238,6 +246,29 @@ export interface Warehouse {
   checksums(): Promise<Record<string, string>>;
 
   close(): Promise<void>;
+}
+
+/** Views the consumers read: finance sees final rows only, operations every row with its date's badge. */
+export type ConsumerView = 'finance_transactions' | 'operations_transactions';
+
+export interface ConsumerViewRow {
+  transactionId: string;
+  amount: string;
+  status: RowStatus;
+  version: number;
+}
+
+/** Reads a date through a consumer view, as a consumer's query would (tests of what readers see; not in the port). */
+export interface ConsumerViews {
+  readConsumerView(view: ConsumerView, eventDate: string): Promise<ConsumerViewRow[]>;
+}
+
+/** Test seams of an adapter; production never sets them. */
+export interface WarehouseHooks {
+  /** Awaited once a replacement has decided and written what it will commit, before it commits. */
+  beforeReplaceCommit?: (changeId: string) => Promise<void>;
+  /** BigQuery: awaited before each job is sent; a test throws from it to stand for an error of the service. */
+  beforeJob?: (sql: string) => Promise<void>;
 }
 
 /** Raised by adapters for errors that retrying cannot fix (bad configuration, broken invariants). */

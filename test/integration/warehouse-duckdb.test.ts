@@ -3,11 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DuckDbWarehouse } from '../../src/warehouse/duckdb/duckdb-warehouse.js';
+import { renderReport } from '../../src/cli/render.js';
 import { applyFile, batchOf, describeWarehouseContract, tx } from '../support/warehouse-contract.js';
 
 describeWarehouseContract({
   name: 'duckdb',
   open: (options) => DuckDbWarehouse.open({ path: ':memory:', ...options }),
+  replaceHoldPoint: 'inside its open transaction, every row written',
 });
 
 describe('duckdb warehouse: memory budgets of a database file', () => {
@@ -53,4 +55,27 @@ describe('duckdb warehouse: memory budgets of a database file', () => {
       await w.close();
     }
   }, 60_000);
+});
+
+describe('duckdb warehouse: the reconciliation report as the CLI prints it', () => {
+  it('prints per-kind counts of every differing id when the stored list is capped (16 stream-only, 1000 file-only)', async () => {
+    const w = await DuckDbWarehouse.open({ path: ':memory:' });
+    try {
+      const date = '2026-11-21';
+      await w.writeStreamBatch(batchOf('b-0', Array.from({ length: 16 }, (_, i) => tx(`s${i}`, date, '1'))));
+      await applyFile(w, {
+        changeId: 'no_shared_ids', kind: 'reconciliation', covers: [date], sequence: 1,
+        rows: Array.from({ length: 1000 }, (_, i) => tx(`f${String(i).padStart(4, '0')}`, date, '2')),
+      });
+      await w.publishChange('no_shared_ids');
+      const report = await w.getReport(date);
+      expect(report?.diffs).toHaveLength(1000);
+      expect(report?.diffKinds).toEqual({ onlyInStream: 16, onlyInFile: 1000, amountChanged: 0 });
+      const printed = renderReport(report, date);
+      expect(printed).toContain('Differences: 1016 (only in stream 16, only in file 1000, amount changed 0; the first 1000 stored, the rest counted)');
+      expect(printed).toContain('… 996 more differences not shown (the report stores the first 1000)');
+    } finally {
+      await w.close();
+    }
+  });
 });

@@ -7,12 +7,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeEach, describe, expect, it as vitestIt } from 'vitest';
 import { FILE_COLUMNS, type Transaction } from '../../src/domain/contract.js';
-import type { StreamBatch, Warehouse } from '../../src/warehouse/port.js';
+import type { ConsumerViewRow, ConsumerViews, StreamBatch, Warehouse, WarehouseHooks } from '../../src/warehouse/port.js';
 
 export interface ContractTarget {
   name: string;
   /** A fresh, migrated, empty warehouse for each scenario (options: the adapter's own, same names everywhere). */
-  open: (options?: { maxReportDiffs?: number }) => Promise<Warehouse>;
+  open: (options?: { maxReportDiffs?: number; hooks?: WarehouseHooks }) => Promise<Warehouse & ConsumerViews>;
+  /** Where `hooks.beforeReplaceCommit` holds a replacement on this engine (said in the atomic-replace test's name). */
+  replaceHoldPoint: string;
   /**
    * Scenarios this target cannot run, by exact name, with the reason (an emulator's missing capability).
    * Each one is reported as skipped with its reason; docs/warehouse.md says how production covers it.
@@ -92,7 +94,7 @@ export const describeWarehouseContract = (target: ContractTarget): void => {
       if (gap === undefined) vitestIt(name, fn);
       else vitestIt.skip(`${name} [gap: ${gap}]`, fn);
     };
-    let w: Warehouse;
+    let w: Warehouse & ConsumerViews;
     const opened: Warehouse[] = [];
     beforeEach(async () => {
       w = await target.open();
@@ -200,12 +202,14 @@ export const describeWarehouseContract = (target: ContractTarget): void => {
         const report = reports.find((r) => r.eventDate === '2026-11-20');
         // c2 changed, c4 and c5 only in the file, c3 only in the stream: four, and the first two by (kind, id) listed.
         expect(report?.diffCount).toBe(4);
+        // Counted in the warehouse over every differing id, not over the two listed.
+        expect(report?.diffKinds).toEqual({ onlyInStream: 1, onlyInFile: 2, amountChanged: 1 });
         expect(report?.diffs).toEqual([
           { transactionId: 'c2', kind: 'amount_changed', before: '2', after: '2.5' },
           { transactionId: 'c4', kind: 'only_in_file', before: null, after: '4' },
         ]);
         const same = reports.find((r) => r.eventDate === '2026-11-19');
-        expect(same).toMatchObject({ diffCount: 0, diffs: [] });
+        expect(same).toMatchObject({ diffCount: 0, diffs: [], diffKinds: { onlyInStream: 0, onlyInFile: 0, amountChanged: 0 } });
         expect(await capped.getReport('2026-11-20')).toEqual(report);
       } finally {
         await capped.close();
@@ -287,6 +291,88 @@ export const describeWarehouseContract = (target: ContractTarget): void => {
       expect((await w.readRows('2026-11-20')).map((r) => [r.transactionId, r.status])).toEqual([['x1', 'provisional']]);
     });
 
+    it('re-admits the late arrivals of a reverted change: its dates end as a run without the file, earlier-sealed dates keep theirs', async () => {
+      const day = '2026-11-20';
+      const sealedBefore = '2026-11-19';
+      const streamed = [
+        batchOf('b-0', [tx('p1', day, '1'), tx('q1', sealedBefore, '5')]),
+        // While the file holds the dates: a new id (p2), a re-sent p1, a changed p1, and a new id on the earlier-sealed date.
+        batchOf('b-1', [tx('p2', day, '2'), tx('p1', day, '1')], 2),
+        batchOf('b-2', [tx('p1', day, '1.5'), tx('q2', sealedBefore, '6')], 4),
+      ];
+      const [first, ...later] = streamed;
+      await w.writeStreamBatch(first!);
+      await applyFile(w, { changeId: 'sealed_19', kind: 'reconciliation', covers: [sealedBefore], sequence: 1, rows: [tx('q1', sealedBefore, '5')] });
+      await w.publishChange('sealed_19');
+      await applyFile(w, {
+        changeId: 'failing', kind: 'amendment', covers: [sealedBefore, day], sequence: 2,
+        rows: [tx('q1', sealedBefore, '5'), tx('f1', day, '9')],
+      });
+      const during = [];
+      for (const b of later) during.push(await w.writeStreamBatch(b));
+      expect(during).toEqual([expect.objectContaining({ late: 2 }), expect.objectContaining({ late: 1, conflicts: 1 })]);
+      expect(await w.revertChange('failing')).toEqual({ reverted: true });
+
+      // The same stream against a warehouse that never saw the failing file (only the earlier reconciliation).
+      const reference = await target.open();
+      try {
+        await reference.writeStreamBatch(first!);
+        await applyFile(reference, { changeId: 'sealed_19', kind: 'reconciliation', covers: [sealedBefore], sequence: 1, rows: [tx('q1', sealedBefore, '5')] });
+        await reference.publishChange('sealed_19');
+        for (const b of later) await reference.writeStreamBatch(b);
+        const shape = (rows: Awaited<ReturnType<Warehouse['readRows']>>) => rows.map((r) => [r.transactionId, r.amount, r.status, r.version]);
+        expect(shape(await w.readRows(day))).toEqual([
+          ['p1', '1', 'provisional', 0],
+          ['p2', '2', 'provisional', 0],
+        ]);
+        expect(shape(await w.readRows(day))).toEqual(shape(await reference.readRows(day)));
+        expect(shape(await w.readRows(sealedBefore))).toEqual(shape(await reference.readRows(sealedBefore)));
+        // p1 at 1.5 is a conflict with the kept p1; q2 stays late on the date sealed before the file.
+        expect(await w.countSideTables()).toMatchObject({ lateArrivals: 1, conflicts: 1 });
+        expect(await reference.countSideTables()).toMatchObject({ lateArrivals: 1, conflicts: 1 });
+        expect((await w.getPartitions([day])).map((p) => [p.status, p.version, p.rowCount])).toEqual([['provisional', 0, 2]]);
+        // A second revert finds nothing to do and re-admits nothing twice.
+        expect(await w.revertChange('failing')).toEqual({ reverted: false });
+        expect((await w.readRows(day)).length).toBe(2);
+      } finally {
+        await reference.close();
+      }
+    });
+
+    it(`shows finance and operations the old version of a date whole while a replacement is held (${target.replaceHoldPoint}), the new one whole after`, async () => {
+      const day = '2026-11-20';
+      const seen = new Map<string, { finance: ConsumerViewRow[]; operations: ConsumerViewRow[] }>();
+      const read = async (x: ConsumerViews) => ({
+        finance: await x.readConsumerView('finance_transactions', day),
+        operations: await x.readConsumerView('operations_transactions', day),
+      });
+      const box: { held?: Warehouse & ConsumerViews } = {};
+      const h = await target.open({
+        hooks: {
+          beforeReplaceCommit: async (changeId) => {
+            if (box.held) seen.set(changeId, await read(box.held));
+          },
+        },
+      });
+      box.held = h;
+      try {
+        const row = (id: string, amount: string, status: string, version: number) => ({ transactionId: id, amount, status, version });
+        await h.writeStreamBatch(batchOf('b-0', [tx('a1', day, '1'), tx('a2', day, '2'), tx('a3', day, '3')]));
+        const streamed = [row('a1', '1', 'provisional', 0), row('a2', '2', 'provisional', 0), row('a3', '3', 'provisional', 0)];
+        await applyFile(h, { changeId: 'atomic_rec', kind: 'reconciliation', covers: [day], sequence: 1, rows: [tx('a1', day, '1'), tx('r9', day, '9')] });
+        const reconciled = [row('a1', '1', 'reconciled', 1), row('r9', '9', 'reconciled', 1)];
+        expect(seen.get('atomic_rec')).toEqual({ finance: [], operations: streamed });
+        expect(await read(h)).toEqual({ finance: reconciled, operations: reconciled });
+        await h.publishChange('atomic_rec');
+        await applyFile(h, { changeId: 'atomic_amd', kind: 'amendment', covers: [day], sequence: 2, rows: [tx('m1', day, '7')] });
+        const amended = [row('m1', '7', 'amended', 2)];
+        expect(seen.get('atomic_amd')).toEqual({ finance: reconciled, operations: reconciled });
+        expect(await read(h)).toEqual({ finance: amended, operations: amended });
+      } finally {
+        await h.close();
+      }
+    });
+
     it('leaves every table as it was when a replacement fails midway', async () => {
       await w.writeStreamBatch(batchOf('b-0', [tx('f1', '2026-11-20', '1'), tx('f2', '2026-11-21', '2')]));
       await applyFile(w, { changeId: 'f_rec', kind: 'reconciliation', covers: ['2026-11-21'], sequence: 1, rows: [tx('f2', '2026-11-21', '2.5')] });
@@ -320,6 +406,21 @@ export const describeWarehouseContract = (target: ContractTarget): void => {
         ['restore', 2, 3, null],
       ]);
       expect((await w.getPartitions(['2026-11-20']))[0]).toMatchObject({ status: 'reconciled', version: 3 });
+    });
+
+    it('registers a file once and stores its outcome, free-text reason and errors verbatim', async () => {
+      const record = {
+        fileId: 'acme-recon-2026-11-21', sha256: 'ab'.repeat(32), clientId: 'acme', kind: 'reconciliation' as const,
+        covers: ['2026-11-21'], sequence: 7, rowCount: 3, dataPath: "landing/it's here (1).csv", workflowId: 'reconcile/acme/x', runId: 'r1', replay: false,
+      };
+      const first = await w.registerFile(record);
+      const again = await w.registerFile({ ...record, runId: 'r2' });
+      expect(first).toMatchObject({ outcome: 'received', runId: 'r1', dataPath: record.dataPath });
+      expect(again.runId).toBe('r1');
+      const reason = `line 3: "amount" is not a decimal: '1,5'\n\\ DROP TABLE x; --`;
+      const errors = [{ source: 'acme-recon-2026-11-21.csv', line: 3, field: 'amount', reason }];
+      await w.setFileOutcome({ fileId: record.fileId, sha256: record.sha256, outcome: 'rejected', reason, errors });
+      expect(await w.getFile(record.fileId, record.sha256)).toMatchObject({ outcome: 'rejected', reason, errors });
     });
 
     it('keeps money exact and stores hostile text verbatim', async () => {

@@ -4,13 +4,17 @@
  * serialised and no reader sees half a change. Provisional rows are written by DML, never by the legacy streaming
  * insert API, whose rows DML cannot change for about 30 minutes.
  */
-import { BigQuery, type Dataset, type Query } from '@google-cloud/bigquery';
+import { BigQuery, type Dataset, type Job, type Query, type TableMetadata } from '@google-cloud/bigquery';
+import { jobIdOf, labelValue, nextJob } from '../job-context.js';
 import { OAuth2Client } from 'google-auth-library';
 import { canonicalAmount } from '../../domain/decimal.js';
 import type { InputIssue, Transaction } from '../../domain/contract.js';
 import {
   FINAL_STATUS,
   WarehouseError,
+  type ConsumerView,
+  type ConsumerViewRow,
+  type ConsumerViews,
   type DailyTotal,
   type DateChange,
   type FileOutcome,
@@ -26,8 +30,12 @@ import {
   type StreamBatch,
   type StreamBatchResult,
   type Warehouse,
+  type WarehouseHooks,
 } from '../port.js';
-import { checkVersions, differingIds, num, rowMappers, str, toFileEntry, type Row } from '../rows.js';
+import { consumerView, differingIds, readmitLateStatements, DIFF_KIND_COUNTS, SUMMARY_COLUMNS } from '../core/sql.js';
+import { toConsumerViewRow, num, rowMappers, toFileEntry, type Row } from '../core/mappers.js';
+import { checkVersions } from '../core/rules.js';
+import { assembleReport, changeFields, withStreamOnlyDates } from '../core/report.js';
 import { DATA_TABLES, LEDGER_COLUMN_NAMES, STAGING_FIELDS, TABLES, TRANSACTION_COLUMN_NAMES, tableMetadata, viewStatements } from './schema.js';
 import {
   DATASET_ID,
@@ -39,6 +47,7 @@ import {
   REJECT_STRUCT,
   STAGING_ID,
   VERSION_STRUCT,
+  bindLiterals,
   dateValue,
   p,
   sameContent,
@@ -58,13 +67,13 @@ export interface BigQueryWarehouseOptions {
   apiEndpoint?: string;
   /** Diffs stored per date in a reconciliation report; the rest are counted. */
   maxReportDiffs?: number;
-  /**
-   * 'script' (default): each write is one BEGIN…COMMIT script. 'statements' (default with apiEndpoint): the same
-   * statements as separate jobs, for emulators that cannot bind query parameters inside scripts (not atomic).
-   */
-  transactionMode?: 'script' | 'statements';
+  /** Labels on every job (e.g. `{ client: 'acme' }`); workflow id, step and attempt come from the job context. */
+  labels?: Record<string, string>;
+  /** The longest a job may run before BigQuery cancels it (default 10 minutes). */
+  jobTimeoutMs?: number;
   /** Attempts at a write that hits a concurrent update before giving up with a retryable error (default 6). */
   maxAttempts?: number;
+  hooks?: WarehouseHooks;
 }
 
 
@@ -76,12 +85,14 @@ const usedParams = (sql: string, params: Params): Params =>
 
 const amount = (v: unknown): string => canonicalAmount(String(v));
 
-export class BigQueryWarehouse implements Warehouse {
+export class BigQueryWarehouse implements Warehouse, ConsumerViews {
   readonly engine = 'bigquery' as const;
   private readonly bq: BigQuery;
   private readonly dataset: Dataset;
   private readonly maxReportDiffs: number;
-  private readonly mode: 'script' | 'statements';
+  private readonly hooks: WarehouseHooks;
+  private readonly labels: Record<string, string>;
+  private readonly jobTimeoutMs: number;
   private readonly maxAttempts: number;
 
   constructor(private readonly options: BigQueryWarehouseOptions) {
@@ -92,7 +103,9 @@ export class BigQueryWarehouse implements Warehouse {
       throw new WarehouseError(`invalid BigQuery apiEndpoint ${JSON.stringify(options.apiEndpoint)}`, 'CONFIG');
     }
     this.maxReportDiffs = options.maxReportDiffs ?? 1000;
-    this.mode = options.transactionMode ?? (options.apiEndpoint ? 'statements' : 'script');
+    this.hooks = options.hooks ?? {};
+    this.labels = Object.fromEntries(Object.entries(options.labels ?? {}).map(([k, v]) => [labelValue(k), labelValue(v)]));
+    this.jobTimeoutMs = options.jobTimeoutMs ?? 600_000;
     this.maxAttempts = options.maxAttempts ?? 6;
     if (options.apiEndpoint) {
       // An emulator needs no credentials; a fixed token keeps the client from looking for real ones.
@@ -126,24 +139,46 @@ export class BigQueryWarehouse implements Warehouse {
       // The client's QueryParamTypes cannot express a map of named types; its runtime accepts exactly this shape.
       request.types = Object.fromEntries(names.map((n) => [n, used[n]?.type])) as Record<string, ParamType> as unknown as NonNullable<Query['types']>;
     }
-    const [job] = await this.bq.createQueryJob(request);
-    const [rows] = await job.getQueryResults();
-    return rows as Row[];
+    const context = nextJob();
+    request.jobTimeoutMs = this.jobTimeoutMs;
+    request.labels = {
+      ...this.labels,
+      ...(context ? { workflow_id: labelValue(context.workflowId), step: labelValue(context.step), attempt: String(context.attempt) } : {}),
+    };
+    if (context) request.jobId = jobIdOf(context);
+    await this.hooks.beforeJob?.(sql);
+    const job = await this.createOrAttach(request);
+    const cancel = (): void => void job.cancel().catch(() => undefined);
+    context?.signal?.addEventListener('abort', cancel, { once: true });
+    try {
+      const [rows] = await job.getQueryResults();
+      return rows as Row[];
+    } finally {
+      context?.signal?.removeEventListener('abort', cancel);
+    }
+  }
+
+  /** Creates the job, or attaches to the job of the same id that a previous try of this attempt started. */
+  private async createOrAttach(request: Query): Promise<Job> {
+    try {
+      const [job] = await this.bq.createQueryJob(request);
+      return job;
+    } catch (error) {
+      if (request.jobId === undefined || !isAlreadyExists(error)) throw error;
+      return this.bq.job(request.jobId, { location: this.options.location });
+    }
   }
 
   /**
-   * Runs statements as one transaction: the write fence first, so concurrent writers conflict and are retried
-   * instead of interleaving. In 'statements' mode (emulator) the same statements run one job each.
+   * Runs statements as one transaction script: the write fence first, so concurrent writers conflict and are
+   * retried instead of interleaving. The script carries its values as validated literals (`bindLiterals`), never
+   * as parameters: the same script runs on BigQuery and on the emulator, which binds no parameters in scripts.
    */
-  private async transaction(statements: Statement[]): Promise<void> {
+  private async transaction(statements: Statement[], beforeCommit?: () => Promise<void>): Promise<void> {
     const all: Statement[] = [
       { sql: `UPDATE ${this.t('write_fence')} SET touched_at = CURRENT_TIMESTAMP() WHERE id = 1`, params: {} },
       ...statements,
     ];
-    if (this.mode === 'statements') {
-      for (const s of all) await this.query(s.sql, s.params);
-      return;
-    }
     const merged: Params = {};
     for (const s of all) {
       for (const [name, param] of Object.entries(usedParams(s.sql, s.params))) {
@@ -154,7 +189,10 @@ export class BigQueryWarehouse implements Warehouse {
         merged[name] = param;
       }
     }
-    await this.query(['BEGIN TRANSACTION', ...all.map((s) => s.sql), 'COMMIT TRANSACTION'].join(';\n') + ';', merged);
+    const script = ['BEGIN TRANSACTION', ...all.map((s) => bindLiterals(s.sql, merged)), 'COMMIT TRANSACTION'].join(';\n') + ';';
+    // A script cannot be held open from the client: the hook runs once everything is decided, before it is sent.
+    await beforeCommit?.();
+    await this.query(script);
   }
 
   /** Re-runs a read-decide-write operation when BigQuery reports a concurrent update or a guard saw moved state. */
@@ -186,7 +224,10 @@ export class BigQueryWarehouse implements Warehouse {
     for (const spec of TABLES) {
       const table = this.dataset.table(spec.name);
       const [tableExists] = await table.exists();
-      if (tableExists) continue;
+      if (tableExists) {
+        await this.addMissingColumns(spec);
+        continue;
+      }
       try {
         await this.dataset.createTable(spec.name, tableMetadata(spec));
       } catch (error) {
@@ -198,6 +239,15 @@ export class BigQueryWarehouse implements Warehouse {
       `INSERT INTO ${this.t('write_fence')} (id, touched_at) SELECT 1, CURRENT_TIMESTAMP() FROM UNNEST([1])
        WHERE NOT EXISTS (SELECT 1 FROM ${this.t('write_fence')})`,
     );
+  }
+
+  /** A table created by an earlier release gains the nullable columns added since (never drops or retypes one). */
+  private async addMissingColumns(spec: (typeof TABLES)[number]): Promise<void> {
+    const [metadata] = await this.dataset.table(spec.name).getMetadata();
+    const present = new Set(((metadata as TableMetadata).schema?.fields ?? []).map((field) => field.name));
+    for (const field of spec.fields.filter((x) => !present.has(x.name) && x.mode === 'NULLABLE')) {
+      await this.query(`ALTER TABLE ${this.t(spec.name)} ADD COLUMN IF NOT EXISTS ${field.name} ${field.type}`);
+    }
   }
 
   // ---------------------------------------------------------------- stream
@@ -214,85 +264,104 @@ export class BigQueryWarehouse implements Warehouse {
         to: p.int(batch.toCursor),
         rejected: p.int(batch.rejects.length),
         unknown: p.int(batch.unknownFields),
-        events: p.structs(
-          batch.events.map((e, i) => ({
-            ord: i,
-            stream_offset: e.offset,
-            transaction_id: e.transactionId,
-            account_id: e.accountId,
-            event_ts: timestampValue(e.eventTs),
-            event_date: dateValue(e.eventDate),
-            amount: e.amount,
-            currency: e.currency,
-            merchant_id: e.merchantId,
-            description: e.description,
-          })),
-          EVENT_STRUCT,
-        ),
-        rejects: p.structs(batch.rejects.map((r) => ({ stream_offset: r.offset, reason: r.reason, raw: r.raw })), REJECT_STRUCT),
       };
+      await this.stageStreamBatch(batch);
       const classified = this.classifiedEvents();
       const eventColumns = 'transaction_id, account_id, event_ts, event_date, amount, currency, merchant_id, description';
       const sideTable = (table: string, outcome: string): Statement => ({
         sql: `INSERT INTO ${this.t(table)} (${eventColumns}, source_id, batch_id, stream_offset, received_at)
               ${classified}
               SELECT ${eventColumns}, @source, @batch, c.stream_offset, CURRENT_TIMESTAMP() FROM classified c
-              WHERE c.outcome = '${outcome}'
-                AND NOT EXISTS (SELECT 1 FROM ${this.t(table)} x WHERE x.batch_id = @batch AND x.stream_offset = c.stream_offset)`,
+              WHERE c.outcome = '${outcome}'`,
         params,
       });
-      const hasEvents = batch.events.length > 0;
-      const counts = hasEvents
-        ? `${classified}
-           SELECT @batch, @source, @from, @to, COUNTIF(outcome = 'insert'), COUNTIF(outcome = 'duplicate'),
-                  COUNTIF(outcome = 'conflict'), COUNTIF(outcome = 'late'), @rejected, @unknown, CURRENT_TIMESTAMP()
-           FROM classified`
-        : `SELECT @batch, @source, @from, @to, 0, 0, 0, 0, @rejected, @unknown, CURRENT_TIMESTAMP()`;
-      // Empty arrays of structs are left out rather than sent (one emulator cannot type them; nothing to write anyway).
       await this.transaction([
         {
           sql: `SELECT IF(EXISTS (SELECT 1 FROM ${this.t('stream_batches')} WHERE batch_id = @batch),
                           ERROR('${GUARD_MARKER}: batch written concurrently'), 0)`,
           params,
         },
-        ...(hasEvents
-          ? [
-              {
-                // NOT EXISTS: a batch replayed after a partial write (statements mode) does not write a row twice.
-                sql: `INSERT INTO ${this.t('transactions')} (${TRANSACTION_COLUMN_NAMES})
-                      ${classified}
-                      SELECT ${eventColumns}, 'provisional', 0, 'stream', @batch, NULL, CURRENT_TIMESTAMP() FROM classified c
-                      WHERE c.outcome = 'insert'
-                        AND NOT EXISTS (SELECT 1 FROM ${this.t('transactions')} x
-                                        WHERE x.source_kind = 'stream' AND x.source_id = @batch AND x.transaction_id = c.transaction_id)`,
-                params,
-              },
-              sideTable('late_arrivals', 'late'),
-              sideTable('stream_conflicts', 'conflict'),
-            ]
-          : []),
-        ...(batch.rejects.length > 0
-          ? [
-              {
-                sql: `INSERT INTO ${this.t('stream_rejects')} (source_id, batch_id, stream_offset, reason, raw, received_at)
-                      SELECT @source, @batch, r.stream_offset, r.reason, r.raw, CURRENT_TIMESTAMP() FROM UNNEST(@rejects) AS r
-                      WHERE NOT EXISTS (SELECT 1 FROM ${this.t('stream_rejects')} x
-                                        WHERE x.batch_id = @batch AND x.stream_offset = r.stream_offset)`,
-                params,
-              },
-            ]
-          : []),
+        {
+          sql: `INSERT INTO ${this.t('transactions')} (${TRANSACTION_COLUMN_NAMES})
+                ${classified}
+                SELECT ${eventColumns}, 'provisional', 0, 'stream', @batch, NULL, CURRENT_TIMESTAMP() FROM classified c
+                WHERE c.outcome = 'insert'`,
+          params,
+        },
+        sideTable('late_arrivals', 'late'),
+        sideTable('stream_conflicts', 'conflict'),
+        {
+          sql: `INSERT INTO ${this.t('stream_rejects')} (source_id, batch_id, stream_offset, reason, raw, received_at)
+                SELECT @source, @batch, r.stream_offset, r.reason, r.raw, CURRENT_TIMESTAMP() FROM ${this.t('stream_incoming')} r
+                WHERE r.batch_id = @batch AND r.is_reject`,
+          params,
+        },
         {
           sql: `INSERT INTO ${this.t('stream_batches')}
                   (batch_id, source_id, from_cursor, to_cursor, inserted, duplicates, conflicts, late, rejected, unknown_fields, written_at)
-                ${counts}`,
+                ${classified}
+                SELECT @batch, @source, @from, @to, COUNTIF(outcome = 'insert'), COUNTIF(outcome = 'duplicate'),
+                       COUNTIF(outcome = 'conflict'), COUNTIF(outcome = 'late'), @rejected, @unknown, CURRENT_TIMESTAMP()
+                FROM classified`,
           params,
         },
+        { sql: `DELETE FROM ${this.t('stream_incoming')} WHERE batch_id = @batch`, params },
       ]);
       const written = await this.storedBatch(batch.batchId);
       if (!written) throw new WarehouseError(`batch ${batch.batchId} was not recorded`, 'INVARIANT');
       return { ...written, alreadyApplied: false };
     });
+  }
+
+  /**
+   * Stages a batch's events and rejects with parameterised single statements (a script cannot carry parameters
+   * on every engine the adapter runs on, nor 10 MB of events as literals); the batch's script reads them by batch id
+   * and deletes them. A retried batch finds its rows staged already and stages nothing twice.
+   */
+  private async stageStreamBatch(batch: StreamBatch): Promise<void> {
+    const staged = `NOT EXISTS (SELECT 1 FROM ${this.t('stream_incoming')} WHERE batch_id = @batch AND is_reject = @reject)`;
+    const columns = `batch_id, is_reject, ord, stream_offset, transaction_id, account_id, event_ts, event_date, amount, currency,
+                     merchant_id, description, reason, raw`;
+    // Empty arrays of structs are not sent: nothing to stage, and not every engine can type them.
+    if (batch.events.length > 0) {
+      await this.query(
+        `INSERT INTO ${this.t('stream_incoming')} (${columns})
+         SELECT @batch, @reject, e.ord, e.stream_offset, e.transaction_id, e.account_id, e.event_ts, e.event_date, e.amount, e.currency,
+                e.merchant_id, e.description, NULL, NULL
+         FROM UNNEST(@events) AS e WHERE ${staged}`,
+        {
+          batch: p.str(batch.batchId),
+          reject: p.bool(false),
+          events: p.structs(
+            batch.events.map((e, i) => ({
+              ord: i,
+              stream_offset: e.offset,
+              transaction_id: e.transactionId,
+              account_id: e.accountId,
+              event_ts: timestampValue(e.eventTs),
+              event_date: dateValue(e.eventDate),
+              amount: e.amount,
+              currency: e.currency,
+              merchant_id: e.merchantId,
+              description: e.description,
+            })),
+            EVENT_STRUCT,
+          ),
+        },
+      );
+    }
+    if (batch.rejects.length > 0) {
+      await this.query(
+        `INSERT INTO ${this.t('stream_incoming')} (${columns})
+         SELECT @batch, @reject, NULL, r.stream_offset, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, r.reason, r.raw
+         FROM UNNEST(@rejects) AS r WHERE ${staged}`,
+        {
+          batch: p.str(batch.batchId),
+          reject: p.bool(true),
+          rejects: p.structs(batch.rejects.map((r) => ({ stream_offset: r.offset, reason: r.reason, raw: r.raw })), REJECT_STRUCT),
+        },
+      );
+    }
   }
 
   /**
@@ -304,7 +373,7 @@ export class BigQueryWarehouse implements Warehouse {
     return `WITH inc AS (
         SELECT e.ord, e.stream_offset, e.transaction_id, e.account_id, e.event_ts, e.event_date, e.amount, e.currency,
                e.merchant_id, e.description
-        FROM UNNEST(@events) AS e),
+        FROM ${this.t('stream_incoming')} AS e WHERE e.batch_id = @batch AND NOT e.is_reject),
       firsts AS (SELECT transaction_id, MIN(ord) AS first_ord FROM inc GROUP BY transaction_id),
       stored AS (SELECT * FROM ${this.t('transactions')}
                  WHERE transaction_id IN (SELECT transaction_id FROM inc) AND NOT (source_kind = 'stream' AND source_id = @batch)),
@@ -352,15 +421,15 @@ export class BigQueryWarehouse implements Warehouse {
     return this.retrying(`register file ${record.fileId}`, async () => {
       const existing = await this.getFile(record.fileId, record.sha256);
       if (existing) return existing;
-      await this.transaction([
-        {
-          sql: `INSERT INTO ${this.t('file_registry')} (file_id, sha256, client_id, kind, covers, sequence, row_count, data_path,
+      // One parameterised statement, atomic by itself: a file's manifest and path are text no script may carry.
+      await this.query(
+          `INSERT INTO ${this.t('file_registry')} (file_id, sha256, client_id, kind, covers, sequence, row_count, data_path,
                   workflow_id, run_id, replay, outcome, reason, errors, change_id, received_at, updated_at)
                 SELECT @fileId, @sha, @client, @kind, @covers, @sequence, @rows, @path, @wf, @run, @replay, 'received', NULL, '[]', NULL,
                        CURRENT_TIMESTAMP(), CURRENT_TIMESTAMP()
                 FROM UNNEST([1])
                 WHERE NOT EXISTS (SELECT 1 FROM ${this.t('file_registry')} WHERE file_id = @fileId AND sha256 = @sha)`,
-          params: {
+          {
             fileId: p.str(record.fileId),
             sha: p.str(record.sha256),
             client: p.str(record.clientId),
@@ -373,8 +442,7 @@ export class BigQueryWarehouse implements Warehouse {
             run: p.str(record.runId),
             replay: p.bool(record.replay),
           },
-        },
-      ]);
+      );
       const created = await this.getFile(record.fileId, record.sha256);
       if (!created) throw new WarehouseError(`file ${record.fileId} was not registered`, 'INVARIANT');
       return created;
@@ -398,13 +466,13 @@ export class BigQueryWarehouse implements Warehouse {
     errors?: InputIssue[];
     changeId?: string | null;
   }): Promise<void> {
+    // One parameterised statement: a rejection's reason and errors are free text no script may carry.
     await this.retrying(`file outcome ${input.fileId}`, () =>
-      this.transaction([
-        {
-          sql: `UPDATE ${this.t('file_registry')} SET outcome = @outcome, reason = @reason, errors = COALESCE(@errors, errors),
+      this.query(
+          `UPDATE ${this.t('file_registry')} SET outcome = @outcome, reason = @reason, errors = COALESCE(@errors, errors),
                   change_id = COALESCE(@change, change_id), updated_at = CURRENT_TIMESTAMP()
                 WHERE file_id = @fileId AND sha256 = @sha`,
-          params: {
+          {
             outcome: p.str(input.outcome),
             reason: p.str(input.reason),
             errors: p.str(input.errors === undefined ? null : JSON.stringify(input.errors)),
@@ -412,8 +480,7 @@ export class BigQueryWarehouse implements Warehouse {
             fileId: p.str(input.fileId),
             sha: p.str(input.sha256),
           },
-        },
-      ]),
+      ),
     );
   }
 
@@ -488,7 +555,7 @@ export class BigQueryWarehouse implements Warehouse {
           file: p.str(input.fileId),
           sealed: p.bool(true),
         }),
-      ]);
+      ], async () => this.hooks.beforeReplaceCommit?.(input.changeId));
       return { outcome: 'replaced', changeId: input.changeId, dates: await this.changeDates(input.changeId) };
     });
   }
@@ -584,6 +651,7 @@ export class BigQueryWarehouse implements Warehouse {
                 SELECT ${LEDGER_COLUMN_NAMES} FROM ${this.t('partition_ledger_history')} WHERE archived_by_change = @change`,
           params,
         },
+        ...readmitLateStatements((table) => this.t(table), (column) => `${column} IN UNNEST(@dates)`).map((sql) => ({ sql, params })),
         { sql: `DELETE FROM ${this.t('transactions_history')} WHERE archived_by_change = @change AND event_date IN UNNEST(@dates)`, params },
         { sql: `DELETE FROM ${this.t('partition_ledger_history')} WHERE archived_by_change = @change`, params },
         ...['partition_changes', 'reconciliation_reports', 'reconciliation_diffs', 'reconciliation_summaries'].map((table) => ({
@@ -632,12 +700,13 @@ export class BigQueryWarehouse implements Warehouse {
           params,
         },
         {
-          sql: `INSERT INTO ${this.t('reconciliation_summaries')} (change_id, event_date, diff_count, late_arrivals)
+          sql: `INSERT INTO ${this.t('reconciliation_summaries')} (${SUMMARY_COLUMNS})
                 ${diffs},
-                diff_counts AS (SELECT event_date, COUNT(*) AS n FROM diffs GROUP BY event_date),
+                diff_counts AS (SELECT event_date, ${DIFF_KIND_COUNTS} FROM diffs GROUP BY event_date),
                 late_counts AS (SELECT event_date, COUNT(*) AS n FROM ${this.t('late_arrivals')}
                                 WHERE event_date IN UNNEST(@dates) GROUP BY event_date)
-                SELECT @change, d.event_date, COALESCE(dc.n, 0), COALESCE(lc.n, 0)
+                SELECT @change, d.event_date, COALESCE(dc.n, 0), COALESCE(lc.n, 0),
+                       COALESCE(dc.only_in_stream, 0), COALESCE(dc.only_in_file, 0), COALESCE(dc.amount_changed, 0)
                 FROM ${this.t('partition_changes')} d
                 LEFT JOIN diff_counts dc ON dc.event_date = d.event_date
                 LEFT JOIN late_counts lc ON lc.event_date = d.event_date
@@ -785,20 +854,7 @@ export class BigQueryWarehouse implements Warehouse {
        GROUP BY event_date, currency ORDER BY d, currency`,
       { all: p.bool(dates === undefined), dates: p.dates(dates ?? []) },
     );
-    const provisional = new Map<string, PartitionState>();
-    for (const r of streamOnly) {
-      const d = String(r.d);
-      const state = provisional.get(d) ?? {
-        eventDate: d, status: 'provisional' as const, version: 0, sequence: null, fileId: null, changeId: null,
-        rowCount: 0, totals: [], updatedAt: null,
-      };
-      state.totals.push({ currency: String(r.currency), rows: num(r.n), total: amount(r.total) });
-      state.rowCount += num(r.n);
-      provisional.set(d, state);
-    }
-    return [...stored.map(({ eventDate, status, version, sequence, fileId, changeId, rowCount, totals, updatedAt }) => ({
-      eventDate, status, version, sequence, fileId, changeId, rowCount, totals, updatedAt,
-    })), ...provisional.values()].sort((a, b) => a.eventDate.localeCompare(b.eventDate));
+    return withStreamOnlyDates(stored, streamOnly);
   }
 
   async getChanges(eventDate: string): Promise<PartitionChange[]> {
@@ -807,17 +863,7 @@ export class BigQueryWarehouse implements Warehouse {
        WHERE event_date = @date ORDER BY to_version`,
       { date: p.date(eventDate) },
     );
-    return rows.map((r) => ({
-      ...toDateChange(r),
-      changeId: String(r.change_id),
-      kind: r.kind as PartitionChange['kind'],
-      fileId: str(r.file_id),
-      sequence: r.sequence === null ? null : num(r.sequence),
-      workflowId: String(r.workflow_id),
-      runId: String(r.run_id),
-      published: Boolean(r.published),
-      changedAt: String(r.changed),
-    }));
+    return rows.map((r) => ({ ...toDateChange(r), ...changeFields(r) }));
   }
 
   async getReport(eventDate: string): Promise<ReconciliationReport | null> {
@@ -852,26 +898,7 @@ export class BigQueryWarehouse implements Warehouse {
       `SELECT from_status FROM ${this.t('partition_changes')} WHERE change_id = @change AND event_date = @date`,
       params,
     );
-    return {
-      eventDate,
-      changeId,
-      comparedWith: (change?.from_status as RowStatus | undefined) ?? 'provisional',
-      lines: lines.map((l) => ({
-        currency: String(l.currency),
-        provisionalRows: num(l.provisional_rows),
-        provisionalTotal: amount(l.provisional_total),
-        finalRows: num(l.final_rows),
-        finalTotal: amount(l.final_total),
-      })),
-      diffs: diffs.map((d) => ({
-        transactionId: String(d.transaction_id),
-        kind: d.kind as ReconciliationReport['diffs'][number]['kind'],
-        before: d.before_amount === null ? null : amount(d.before_amount),
-        after: d.after_amount === null ? null : amount(d.after_amount),
-      })),
-      diffCount: num(summary.diff_count),
-      lateArrivals: num(summary.late_arrivals),
-    };
+    return assembleReport(eventDate, changeId, { summary, lines, diffs, fromStatus: change?.from_status });
   }
 
   async dailyTotals(dates: string[]): Promise<DailyTotal[]> {
@@ -911,6 +938,15 @@ export class BigQueryWarehouse implements Warehouse {
       { date: p.date(eventDate), v: p.int(version) },
     );
     return rows.map((r) => ({ ...toTransaction(r), status: r.status as RowStatus }));
+  }
+
+  async readConsumerView(view: ConsumerView, eventDate: string): Promise<ConsumerViewRow[]> {
+    const rows = await this.query(
+      `SELECT transaction_id, CAST(amount AS STRING) AS amount, status, partition_version FROM ${this.t(consumerView(view))}
+       WHERE event_date = @date ORDER BY transaction_id`,
+      { date: p.date(eventDate) },
+    );
+    return rows.map(toConsumerViewRow);
   }
 
   async countSideTables(): Promise<{ lateArrivals: number; conflicts: number; rejects: number; batches: number }> {

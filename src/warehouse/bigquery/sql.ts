@@ -3,6 +3,7 @@
  * Every value reaches BigQuery as a named, typed parameter; only validated identifiers are spliced into SQL.
  */
 import { BigQuery } from '@google-cloud/bigquery';
+import { WarehouseError } from '../port.js';
 
 /** A parameter type in the Node client's notation: 'STRING', ['DATE'], [{ field: 'TYPE' }]. */
 export type ParamType = string | ParamType[] | { [field: string]: ParamType };
@@ -44,7 +45,7 @@ export const GUARD_MARKER = 'warehouse-guard';
 
 export const ISO_TS = (column: string): string => `FORMAT_TIMESTAMP('%Y-%m-%dT%H:%M:%E6SZ', ${column}, 'UTC')`;
 
-export { sameContent } from '../rows.js';
+export { sameContent } from '../core/sql.js';
 
 /** Fields of one stream event in the `@events` array parameter. */
 export const EVENT_STRUCT: Record<string, string> = {
@@ -76,3 +77,64 @@ export const totalsJson = (alias: string, source: string): string => `${alias} A
          TO_JSON_STRING(ARRAY_AGG(STRUCT(currency AS currency, n AS \`rows\`, CAST(total AS STRING) AS total) ORDER BY currency)) AS totals
   FROM (SELECT event_date, currency, COUNT(*) AS n, SUM(amount) AS total FROM (${source}) GROUP BY event_date, currency)
   GROUP BY event_date)`;
+
+/**
+ * Text a script may carry as a literal: ids, statuses, fingerprints. No quote, backslash or newline can occur, so
+ * the literal cannot end early; anything else is refused (such values travel as parameters of single statements).
+ */
+const SCRIPT_TEXT = /^[\p{L}\p{N} ._:/@=+,#~-]{0,1024}$/u;
+const DATE_TEXT = /^\d{4}-\d{2}-\d{2}$/;
+const DECIMAL_TEXT = /^-?\d{1,38}(\.\d{1,38})?$/;
+
+const refuse = (what: string, value: unknown): never => {
+  throw new WarehouseError(`${what} ${JSON.stringify(value)} cannot be written into a script`, 'INVARIANT');
+};
+
+/** A date value as the client carries it (BigQueryDate) or as text. */
+const dateText = (value: unknown): string => {
+  const text = typeof value === 'object' && value !== null && 'value' in value ? String((value as { value: unknown }).value) : String(value);
+  return DATE_TEXT.test(text) ? text : refuse('date', value);
+};
+
+const typeName = (type: ParamType): string => {
+  if (typeof type === 'string') return type;
+  if (Array.isArray(type)) return `ARRAY<${typeName(type[0] ?? 'STRING')}>`;
+  return `STRUCT<${Object.entries(type).map(([name, t]) => `${name} ${typeName(t)}`).join(', ')}>`;
+};
+
+/** One value of a given parameter type as a GoogleSQL literal (validated, never raw text). */
+export const literal = (value: unknown, type: ParamType): string => {
+  if (value === null || value === undefined) return `CAST(NULL AS ${typeName(type)})`;
+  if (Array.isArray(type)) {
+    const element = type[0] ?? 'STRING';
+    const items = Array.isArray(value) ? value : refuse('array', value);
+    return items.length === 0 ? `CAST([] AS ${typeName(type)})` : `[${items.map((v) => literal(v, element)).join(', ')}]`;
+  }
+  if (typeof type === 'object') {
+    const record = value as Record<string, unknown>;
+    return `STRUCT(${Object.entries(type).map(([name, t]) => `${literal(record[name], t)} AS ${name}`).join(', ')})`;
+  }
+  switch (type) {
+    case 'STRING':
+      return typeof value === 'string' && SCRIPT_TEXT.test(value) ? `'${value}'` : refuse('text', value);
+    case 'INT64':
+      return typeof value === 'number' && Number.isSafeInteger(value) ? String(value) : refuse('integer', value);
+    case 'BOOL':
+      return typeof value === 'boolean' ? (value ? 'TRUE' : 'FALSE') : refuse('boolean', value);
+    case 'DATE':
+      return `DATE '${dateText(value)}'`;
+    case 'NUMERIC':
+    case 'BIGNUMERIC':
+      return typeof value === 'string' && DECIMAL_TEXT.test(value) ? `${type} '${value}'` : refuse('decimal', value);
+    default:
+      return refuse(`a ${type} value`, value);
+  }
+};
+
+/** The statement with every `@name` it uses replaced by the literal of that parameter. */
+export const bindLiterals = (sql: string, params: Params): string =>
+  sql.replace(/@([A-Za-z_][A-Za-z0-9_]*)\b/g, (_, name: string) => {
+    const param = params[name];
+    if (!param) throw new WarehouseError(`statement uses @${name}, which has no value`, 'INVARIANT');
+    return literal(param.value, param.type);
+  });

@@ -12,6 +12,9 @@ import { FILE_COLUMNS, type InputIssue, type Transaction } from '../../domain/co
 import {
   FINAL_STATUS,
   WarehouseError,
+  type ConsumerView,
+  type ConsumerViewRow,
+  type ConsumerViews,
   type CurrencyTotal,
   type DailyTotal,
   type DateChange,
@@ -28,8 +31,12 @@ import {
   type StreamBatch,
   type StreamBatchResult,
   type Warehouse,
+  type WarehouseHooks,
 } from '../port.js';
-import { checkVersions, differingIds, num, rowMappers, sameContent, str, toFileEntry, type Row } from '../rows.js';
+import { consumerView, differingIds, readmitLateStatements, sameContent, DIFF_KIND_COUNTS, SUMMARY_COLUMNS } from '../core/sql.js';
+import { toConsumerViewRow, num, rowMappers, toFileEntry, type Row } from '../core/mappers.js';
+import { checkVersions } from '../core/rules.js';
+import { assembleReport, changeFields, withStreamOnlyDates } from '../core/report.js';
 import { DATA_TABLES, LEDGER_COLUMN_NAMES, MIGRATIONS, TRANSACTION_COLUMN_NAMES } from './schema.js';
 
 export interface DuckDbWarehouseOptions {
@@ -54,6 +61,7 @@ export interface DuckDbWarehouseOptions {
   /** Where DuckDB spills; defaults to `<database file>.tmp` beside the file. */
   tempDirectory?: string;
   threads?: number;
+  hooks?: WarehouseHooks;
 }
 
 type Params = Record<string, DuckDBValue>;
@@ -85,10 +93,11 @@ const dateList = (dates: string[]): DuckDBValue => listValue(dates);
 const LIST_TYPE: Record<string, DuckDBType> = { dates: LIST(VARCHAR) };
 
 
-export class DuckDbWarehouse implements Warehouse {
+export class DuckDbWarehouse implements Warehouse, ConsumerViews {
   readonly engine = 'duckdb' as const;
   private queue: Promise<unknown> = Promise.resolve();
   private readonly maxReportDiffs: number;
+  private readonly hooks: WarehouseHooks;
   /** memory_limit outside file work, and during it; unset for an in-memory database. */
   private readonly budgets?: { usual: string; file: string };
 
@@ -99,6 +108,7 @@ export class DuckDbWarehouse implements Warehouse {
     options: DuckDbWarehouseOptions,
   ) {
     this.maxReportDiffs = options.maxReportDiffs ?? 1000;
+    this.hooks = options.hooks ?? {};
     if (options.memoryLimit !== undefined) {
       this.budgets = { usual: options.memoryLimit, file: options.fileMemoryLimit ?? DEFAULT_FILE_MEMORY_LIMIT };
     }
@@ -483,6 +493,7 @@ export class DuckDbWarehouse implements Warehouse {
           published: false,
         });
       }
+      await this.hooks.beforeReplaceCommit?.(input.changeId);
       return { outcome: 'replaced', changeId: input.changeId, dates };
     }, 'file');
   }
@@ -543,6 +554,9 @@ export class DuckDbWarehouse implements Warehouse {
         `INSERT INTO partition_ledger SELECT ${LEDGER_COLUMN_NAMES} FROM partition_ledger_history WHERE archived_by_change = $change`,
         { change: changeId },
       );
+      for (const sql of readmitLateStatements((table) => table, (column) => `list_contains($dates::DATE[], ${column})`)) {
+        await run(c, sql, { dates: params.dates }, LIST_TYPE);
+      }
       for (const table of ['transactions_history', 'partition_ledger_history']) {
         await run(c, `DELETE FROM ${table} WHERE archived_by_change = $change`, { change: changeId });
       }
@@ -582,7 +596,7 @@ export class DuckDbWarehouse implements Warehouse {
          WITH before AS (SELECT event_date, transaction_id, amount FROM transactions_history WHERE archived_by_change = $change),
               after AS (SELECT event_date, transaction_id, amount FROM transactions WHERE change_id = $change),
               diffs AS (${differingIds('before', 'after')})
-         SELECT event_date, count(*) AS n,
+         SELECT event_date, ${DIFF_KIND_COUNTS},
                 min_by(struct_pack(kind, transaction_id, before_amount, after_amount), struct_pack(kind, transaction_id), $cap) AS listed
          FROM diffs GROUP BY event_date`,
         { change: changeId, cap: this.maxReportDiffs },
@@ -595,9 +609,10 @@ export class DuckDbWarehouse implements Warehouse {
       );
       await run(
         c,
-        `INSERT INTO reconciliation_summaries
+        `INSERT INTO reconciliation_summaries (${SUMMARY_COLUMNS})
          SELECT $change, d.event_date, coalesce(r.n, 0),
-                (SELECT count(*) FROM late_arrivals la WHERE la.event_date = d.event_date)
+                (SELECT count(*) FROM late_arrivals la WHERE la.event_date = d.event_date),
+                coalesce(r.only_in_stream, 0), coalesce(r.only_in_file, 0), coalesce(r.amount_changed, 0)
          FROM partition_changes d LEFT JOIN report_diffs r ON r.event_date = d.event_date WHERE d.change_id = $change`,
         p,
       );
@@ -757,20 +772,7 @@ export class DuckDbWarehouse implements Warehouse {
       { all: dates === undefined, dates: dateList(known) },
       LIST_TYPE,
     );
-    const provisional = new Map<string, PartitionState>();
-    for (const r of streamOnly) {
-      const d = String(r.d);
-      const state = provisional.get(d) ?? {
-        eventDate: d, status: 'provisional' as const, version: 0, sequence: null, fileId: null, changeId: null,
-        rowCount: 0, totals: [], updatedAt: null,
-      };
-      state.totals.push({ currency: String(r.currency), rows: num(r.n), total: canonicalAmount(String(r.total)) });
-      state.rowCount += num(r.n);
-      provisional.set(d, state);
-    }
-    return [...stored.map(({ eventDate, status, version, sequence, fileId, changeId, rowCount, totals, updatedAt }) => ({
-      eventDate, status, version, sequence, fileId, changeId, rowCount, totals, updatedAt,
-    })), ...provisional.values()].sort((a, b) => a.eventDate.localeCompare(b.eventDate));
+    return withStreamOnlyDates(stored, streamOnly);
   }
 
   async getChanges(eventDate: string): Promise<PartitionChange[]> {
@@ -780,17 +782,7 @@ export class DuckDbWarehouse implements Warehouse {
        WHERE event_date = CAST($date AS DATE) ORDER BY to_version`,
       { date: eventDate },
     );
-    return rows.map((r) => ({
-      ...toDateChange(r),
-      changeId: String(r.change_id),
-      kind: r.kind as PartitionChange['kind'],
-      fileId: str(r.file_id),
-      sequence: r.sequence === null ? null : num(r.sequence),
-      workflowId: String(r.workflow_id),
-      runId: String(r.run_id),
-      published: Boolean(r.published),
-      changedAt: String(r.changed),
-    }));
+    return rows.map((r) => ({ ...toDateChange(r), ...changeFields(r) }));
   }
 
   async getReport(eventDate: string): Promise<ReconciliationReport | null> {
@@ -826,26 +818,7 @@ export class DuckDbWarehouse implements Warehouse {
       `SELECT from_status FROM partition_changes WHERE change_id = $change AND event_date = CAST($date AS DATE)`,
       p,
     );
-    return {
-      eventDate,
-      changeId,
-      comparedWith: (change?.from_status as RowStatus | undefined) ?? 'provisional',
-      lines: lines.map((l) => ({
-        currency: String(l.currency),
-        provisionalRows: num(l.provisional_rows),
-        provisionalTotal: canonicalAmount(String(l.provisional_total)),
-        finalRows: num(l.final_rows),
-        finalTotal: canonicalAmount(String(l.final_total)),
-      })),
-      diffs: diffs.map((d) => ({
-        transactionId: String(d.transaction_id),
-        kind: d.kind as ReconciliationReport['diffs'][number]['kind'],
-        before: d.before_amount === null ? null : canonicalAmount(String(d.before_amount)),
-        after: d.after_amount === null ? null : canonicalAmount(String(d.after_amount)),
-      })),
-      diffCount: num(summary.diff_count),
-      lateArrivals: num(summary.late_arrivals),
-    };
+    return assembleReport(eventDate, changeId, { summary, lines, diffs, fromStatus: change?.from_status });
   }
 
   async dailyTotals(dates: string[]): Promise<DailyTotal[]> {
@@ -884,6 +857,16 @@ export class DuckDbWarehouse implements Warehouse {
       { date: eventDate, v: version },
     );
     return rows.map((r) => ({ ...toTransaction(r), status: r.status as RowStatus }));
+  }
+
+  async readConsumerView(view: ConsumerView, eventDate: string): Promise<ConsumerViewRow[]> {
+    const rows = await this.rows(
+      this.reader,
+      `SELECT transaction_id, amount, status, partition_version FROM ${consumerView(view)}
+       WHERE event_date = CAST($date AS DATE) ORDER BY transaction_id`,
+      { date: eventDate },
+    );
+    return rows.map(toConsumerViewRow);
   }
 
   async countSideTables(): Promise<{ lateArrivals: number; conflicts: number; rejects: number; batches: number }> {

@@ -322,6 +322,45 @@ export const describeWarehouseContract = (target: ContractTarget): void => {
       expect((await w.getPartitions(['2026-11-20']))[0]).toMatchObject({ status: 'reconciled', version: 3 });
     });
 
+    it('counts late arrivals in the next report of a sealed date, and records each change with file, run, rows, totals and time', async () => {
+      const started = Date.now();
+      await w.writeStreamBatch(batchOf('b-0', [tx('p1', '2026-11-20', '1.50'), tx('p2', '2026-11-20', '2.25', { currency: 'EUR' })]));
+      await applyFile(w, { changeId: 'rec_l', kind: 'reconciliation', covers: ['2026-11-20'], sequence: 1, rows: [tx('p1', '2026-11-20', '1.50')] });
+      await w.publishChange('rec_l');
+      const late = await w.writeStreamBatch(batchOf('b-late', [tx('l1', '2026-11-20', '3'), tx('l2', '2026-11-20', '4')], 2));
+      expect(late).toMatchObject({ inserted: 0, late: 2 });
+      // The late rows are kept aside, never in the sealed date.
+      expect((await w.readRows('2026-11-20')).map((r) => r.transactionId)).toEqual(['p1']);
+      await applyFile(w, {
+        changeId: 'amd_l', kind: 'amendment', covers: ['2026-11-20'], sequence: 2, rows: [tx('p1', '2026-11-20', '1.50'), tx('l1', '2026-11-20', '3')],
+      });
+      const [report] = await w.publishChange('amd_l');
+      expect(report).toMatchObject({ eventDate: '2026-11-20', comparedWith: 'reconciled', lateArrivals: 2, diffCount: 1 });
+      expect(report?.diffs).toEqual([{ transactionId: 'l1', kind: 'only_in_file', before: null, after: '3' }]);
+
+      // Invariant 8: which file, which workflow run, rows and control totals before and after, when.
+      const changes = await w.getChanges('2026-11-20');
+      expect(changes).toEqual([
+        expect.objectContaining({
+          changeId: 'rec_l', kind: 'replace', fileId: 'file-rec_l', sequence: 1, workflowId: 'test-wf', runId: 'test-run', published: true,
+          fromVersion: 0, toVersion: 1, fromStatus: 'provisional', rowsBefore: 2, rowsAfter: 1,
+          totalsBefore: [{ currency: 'EUR', rows: 1, total: '2.25' }, { currency: 'USD', rows: 1, total: '1.5' }],
+          totalsAfter: [{ currency: 'USD', rows: 1, total: '1.5' }],
+        }),
+        expect.objectContaining({
+          changeId: 'amd_l', kind: 'replace', fileId: 'file-amd_l', sequence: 2, workflowId: 'test-wf', runId: 'test-run', published: true,
+          fromVersion: 1, toVersion: 2, fromStatus: 'reconciled', rowsBefore: 1, rowsAfter: 2,
+          totalsBefore: [{ currency: 'USD', rows: 1, total: '1.5' }],
+          totalsAfter: [{ currency: 'USD', rows: 2, total: '4.5' }],
+        }),
+      ]);
+      for (const c of changes) {
+        const at = Date.parse(c.changedAt);
+        expect(at, `${c.changeId} changedAt ${c.changedAt}`).toBeGreaterThanOrEqual(started - 1_000);
+        expect(at).toBeLessThanOrEqual(Date.now() + 1_000);
+      }
+    });
+
     it('keeps money exact and stores hostile text verbatim', async () => {
       const big = '12345678901234567890123456789.123456789';
       const hostile = `=HYPERLINK("x");'); DROP TABLE transactions; --`;

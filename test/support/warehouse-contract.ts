@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeEach, describe, expect, it as vitestIt } from 'vitest';
 import { FILE_COLUMNS, type Transaction } from '../../src/domain/contract.js';
-import type { StreamBatch, Warehouse } from '../../src/warehouse/port.js';
+import { WarehouseError, type StreamBatch, type Warehouse } from '../../src/warehouse/port.js';
 
 export interface ContractTarget {
   name: string;
@@ -359,6 +359,19 @@ export const describeWarehouseContract = (target: ContractTarget): void => {
         expect(at, `${c.changeId} changedAt ${c.changedAt}`).toBeGreaterThanOrEqual(started - 1_000);
         expect(at).toBeLessThanOrEqual(Date.now() + 1_000);
       }
+    });
+
+    it('refuses to replace a date that another change holds unpublished, with CONFLICT, and replaces it once that change is published', async () => {
+      await applyFile(w, { changeId: 'busy_a', kind: 'reconciliation', covers: ['2026-11-20'], sequence: 1, rows: [tx('a1', '2026-11-20', '1')] });
+      const busy = { changeId: 'busy_b', kind: 'amendment' as const, covers: ['2026-11-20', '2026-11-21'], sequence: 2, rows: [tx('b1', '2026-11-20', '2')] };
+      const refused = await applyFile(w, busy).then(() => null, (e: unknown) => e);
+      expect(refused).toBeInstanceOf(WarehouseError);
+      expect(refused).toMatchObject({ code: 'CONFLICT', message: 'dates 2026-11-20 are being changed by busy_a; retry later' });
+      // The refusal changed nothing: the busy change still holds the date, the other covered date is untouched.
+      expect(await w.getPartitions(['2026-11-20', '2026-11-21'])).toEqual([expect.objectContaining({ eventDate: '2026-11-20', version: 1, fileId: 'file-busy_a' })]);
+      await w.publishChange('busy_a');
+      expect(await applyFile(w, { ...busy, changeId: 'busy_c' })).toMatchObject({ outcome: 'replaced' });
+      expect((await w.getPartitions(['2026-11-20']))[0]).toMatchObject({ version: 2, fileId: 'file-busy_c', status: 'amended' });
     });
 
     it('keeps money exact and stores hostile text verbatim', async () => {

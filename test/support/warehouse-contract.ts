@@ -374,6 +374,20 @@ export const describeWarehouseContract = (target: ContractTarget): void => {
       expect((await w.getPartitions(['2026-11-20']))[0]).toMatchObject({ version: 2, fileId: 'file-busy_c', status: 'amended' });
     });
 
+    it('lands the same events split into other micro-batches as the same rows and side tables; only the batch count differs', async () => {
+      const events = Array.from({ length: 40 }, (_, i) => tx(`split-${i % 30}`, i < 20 ? '2026-11-20' : '2026-11-21', i >= 30 ? '9' : String(i)));
+      const other = await target.open();
+      opened.push(other);
+      for (let from = 0; from < 40; from += 20) await w.writeStreamBatch(batchOf(`s@${from}`, events.slice(from, from + 20), from));
+      for (let from = 0; from < 40; from += 4) await other.writeStreamBatch(batchOf(`s@${from}`, events.slice(from, from + 4), from));
+      const { batches: a, ...sideA } = await w.countSideTables();
+      const { batches: b, ...sideB } = await other.countSideTables();
+      expect([a, b]).toEqual([2, 10]);
+      expect(sideB).toEqual(sideA);
+      expect(sideA.conflicts).toBeGreaterThan(0);
+      for (const date of ['2026-11-20', '2026-11-21']) expect(await other.readRows(date)).toEqual(await w.readRows(date));
+    });
+
     it('keeps money exact and stores hostile text verbatim', async () => {
       const big = '12345678901234567890123456789.123456789';
       const hostile = `=HYPERLINK("x");'); DROP TABLE transactions; --`;

@@ -226,7 +226,7 @@ for (const { name, open, skip } of targets) {
     expect(await other.result()).toEqual({ outcome: 'duplicate', changeId: applied.changeId, dates: [] });
     expect(await other.query(fileProgressQuery)).toMatchObject({ stage: 'duplicate', detail: `already applied by ${first.workflowId}` });
     expect(await p.warehouse.checksums()).toEqual(checksums);
-  });
+  }, 300_000);
 
   it('refuses an older sequence with a clear reason, then applies it when an operator replays it', async () => {
     const p = await start();

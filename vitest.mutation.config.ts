@@ -7,7 +7,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     environment: 'node',
-    include: [
+    // MUTATION_TESTS=a.test.ts,b.test.ts narrows the run to those files (one module at a time on a busy machine).
+    include: process.env.MUTATION_TESTS?.split(',') ?? [
       'test/unit/contract.test.ts',
       'test/unit/decimal.test.ts',
       'test/unit/dates.test.ts',

@@ -31,7 +31,7 @@ const layersPlugin = {
 const ioModules = ['fs', 'path', 'child_process', 'net', 'http', 'https', 'crypto', 'os', 'stream', 'zlib', 'worker_threads'];
 
 export default tseslint.config(
-  { ignores: ['node_modules/', '.tools/', '.data/', 'dist/', 'coverage/'] },
+  { ignores: ['node_modules/', '.tools/', '.data/', 'dist/', 'coverage/', '.stryker-tmp/', 'reports/'] },
   ...tseslint.configs.recommended,
   {
     files: ['**/*.ts'],

@@ -2,17 +2,20 @@
  * Crash harness: runs one scenario (stream, reconciliation, amendment, a file that fails and is compensated,
  * stream again after the seal) in a worker child process, SIGKILLs that process at a step boundary, right
  * after a committed warehouse write, or at a random instant, restarts it, and checks that the warehouse ends
- * exactly as in a fault-free reference run. One trial restarts the Temporal dev server mid-run as well.
+ * exactly as in a fault-free reference run. Every `--restart-every`-th trial (10 by default) also restarts the
+ * Temporal dev server mid-run.
  *
- *   tsx scripts/crash-harness.ts --trials 20 --seed 7
+ *   tsx scripts/crash-harness.ts --trials 20 --seed 7 [--restart-every 10]
  *
- * Prints trials run, faults injected and faults survived; exits 1 if any trial ended differently.
+ * Counts only faults that landed: a kill that happened while the scenario ran, a server restart after which
+ * another server process answered. Exits 1 if any trial ended differently or its fault did not land.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { DuckDBInstance } from '@duckdb/node-api';
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import { generateFile, seededRandom } from '../src/files/generate.js';
 import { intakeInput } from '../src/files/intake.js';
@@ -40,9 +43,14 @@ export type CrashPlan = { kind: 'none' } | { kind: 'point'; point: string; n: nu
 export interface TrialResult {
   trial: number;
   plan: CrashPlan;
+  /** A server restart was planned for this trial. */
   serverRestart: boolean;
-  /** Worker processes killed by the fault (0 when the point was never reached). */
+  /** The server restart landed: done while the scenario still ran, and a new server process answered. */
+  serverRestarted: boolean;
+  /** Worker processes killed by the fault (0 when the point was never reached or the run ended first). */
   kills: number;
+  /** Every fault planned for this trial landed (a kill happened; a planned restart was verified). */
+  landed: boolean;
   restarts: number;
   survived: boolean;
   differences: string[];
@@ -56,22 +64,28 @@ export interface HarnessOptions {
   seed: number;
   /** Temporal frontend; with `restartServer` the harness must own the server (its data dir and port). */
   server: { address: string; port: number; dataDir: string } ;
-  /** Trial (1-based) in which the Temporal dev server is restarted mid-run; 0 for none. */
-  restartServerInTrial: number;
+  /** Trials (1-based) in which the Temporal dev server is restarted mid-run. */
+  restartServerInTrials: readonly number[];
   /** Fixed trials (CI) instead of drawn ones; `trials` is then their number. */
   plans?: CrashPlan[];
   /** Crash points to draw from (all by default). */
   points?: readonly string[];
   /** Share of trials killed at a random instant instead of at a point (0.2 by default). */
   randomKillShare?: number;
+  /** When the server restart starts, from the start of the scenario (4 s by default). */
+  restartAfterMs?: number;
   log?: (line: string) => void;
 }
 
 export interface HarnessReport {
   trials: number;
+  /** Faults that landed: worker SIGKILLs that happened and server restarts verified. */
   faultsInjected: number;
   faultsSurvived: number;
+  /** Server restarts verified (a planned restart that did not land is not counted). */
   serverRestarts: number;
+  /** Trials whose planned fault did not land (a kill after the run ended, a restart not verified). */
+  faultsMissed: number;
   results: TrialResult[];
 }
 
@@ -250,6 +264,19 @@ const snapshot = async (dbPath: string, files: Record<string, string>): Promise<
   }
 };
 
+const batchRanges = async (dbPath: string): Promise<string> => {
+  const instance = await DuckDBInstance.create(dbPath);
+  try {
+    const connection = await instance.connect();
+    const reader = await connection.runAndReadAll('SELECT from_cursor, to_cursor FROM stream_batches ORDER BY from_cursor, batch_id');
+    const ranges = reader.getRowObjectsJson().map((r) => `${String(r.from_cursor)}-${String(r.to_cursor)}`).join(',');
+    connection.closeSync();
+    return ranges;
+  } finally {
+    instance.closeSync();
+  }
+};
+
 /** A short list of what differs, for the report. */
 const differences = (a: unknown, b: unknown, path = ''): string[] => {
   if (JSON.stringify(a) === JSON.stringify(b)) return [];
@@ -261,7 +288,19 @@ const differences = (a: unknown, b: unknown, path = ''): string[] => {
   return [`${path || '(root)'}: expected ${show(a)}, got ${show(b)}`];
 };
 
-const restartTemporal = async (server: HarnessOptions['server']): Promise<void> => {
+const serverPid = (dataDir: string): number | null => {
+  try {
+    const pid = Number(readFileSync(join(dataDir, 'temporal.pid'), 'utf8').trim());
+    process.kill(pid, 0);
+    return pid;
+  } catch {
+    return null;
+  }
+};
+
+/** Restarts the dev server; true when a new server process (another pid) is running afterwards. */
+const restartTemporal = async (server: HarnessOptions['server']): Promise<boolean> => {
+  const before = serverPid(server.dataDir);
   await execFileAsync('bash', [join(repoRoot, 'scripts/temporal.sh'), 'restart'], {
     cwd: repoRoot,
     env: {
@@ -273,14 +312,20 @@ const restartTemporal = async (server: HarnessOptions['server']): Promise<void> 
       TEMPORAL_DATA_DIR_TEMPORARY: '1',
     },
   });
+  const after = serverPid(server.dataDir);
+  return before !== null && after !== null && after !== before;
 };
 
 interface RunOutput {
   snapshot: Snapshot;
+  /** `from-to` of every stored micro-batch, to see how a different batch count came about. */
+  batchRanges: string;
   outcome: ScenarioOutcome;
   counts: Record<string, number>;
   kills: number;
   restarts: number;
+  serverRestarted: boolean;
+  scenarioMs: number;
 }
 
 const runOnce = async (
@@ -318,27 +363,39 @@ const runOnce = async (
     await worker.start();
     const timers: NodeJS.Timeout[] = [];
     if (plan.kind === 'time') timers.push(setTimeout(() => worker.kill(), plan.afterMs));
-    let restarted: Promise<void> = Promise.resolve();
+    let restarted: Promise<boolean> = Promise.resolve(false);
+    let scenarioEnded = false;
     if (restartServer) {
       timers.push(
         setTimeout(() => {
           options.log?.('  restarting the Temporal dev server (same data dir)');
-          restarted = restartTemporal(options.server);
-        }, 4000),
+          restarted = restartTemporal(options.server).then(
+            (landed) => landed && !scenarioEnded,
+            (error: unknown) => {
+              options.log?.(`  server restart failed: ${String(error)}`);
+              return false;
+            },
+          );
+        }, options.restartAfterMs ?? 4000),
       );
     }
+    const scenarioStarted = Date.now();
     let outcome: ScenarioOutcome;
+    let serverRestarted: boolean;
     try {
       outcome = await runScenario(client, taskQueue, new LocalDirLanding(landingDir), tag);
     } finally {
+      scenarioEnded = true;
       timers.forEach(clearTimeout);
-      await restarted;
+      serverRestarted = await restarted;
       await worker.stop();
     }
+    const scenarioMs = Date.now() - scenarioStarted;
     const counts = JSON.parse(readFileSync(countsPath, 'utf8')) as Record<string, number>;
     keep = process.env.CRASH_HARNESS_KEEP === '1';
+    const state = await snapshot(dbPath, files);
     if (keep) options.log?.(`  kept ${root}`);
-    return { snapshot: await snapshot(dbPath, files), outcome, counts, kills: worker.kills, restarts: worker.restarts };
+    return { snapshot: state, batchRanges: await batchRanges(dbPath), outcome, counts, kills: worker.kills, restarts: worker.restarts, serverRestarted, scenarioMs };
   } finally {
     if (!keep) rmSync(root, { recursive: true, force: true });
   }
@@ -365,13 +422,15 @@ export const runCrashHarness = async (options: HarnessOptions): Promise<HarnessR
     const points = (options.points ?? CRASH_POINTS).filter((p) => (reference.counts[p] ?? 0) > 0);
     const results: TrialResult[] = [];
     const trials = options.plans?.length ?? options.trials;
+    // A timed kill lands only while the scenario runs: draw it within the reference run's length.
+    const killSpanMs = Math.max(1000, Math.floor(reference.scenarioMs * 0.8) - 500);
     for (let trial = 1; trial <= trials; trial++) {
       const started = Date.now();
-      const serverRestart = trial === options.restartServerInTrial;
+      const serverRestart = options.restartServerInTrials.includes(trial);
       const point = points[Math.floor(random() * points.length)] ?? 'stream.write';
       const plan: CrashPlan = options.plans?.[trial - 1] ??
         (random() < (options.randomKillShare ?? 0.2)
-          ? { kind: 'time', afterMs: 500 + Math.floor(random() * 15_000) }
+          ? { kind: 'time', afterMs: 500 + Math.floor(random() * killSpanMs) }
           : { kind: 'point', point, n: 1 + Math.floor(random() * (reference.counts[point] ?? 1)) });
       log(`trial ${trial}: ${plan.kind === 'point' ? `SIGKILL at ${plan.point} #${plan.n}` : plan.kind === 'time' ? `SIGKILL after ${plan.afterMs} ms` : 'none'}${serverRestart ? ' + server restart' : ''}`);
       let result: TrialResult;
@@ -384,24 +443,46 @@ export const runCrashHarness = async (options: HarnessOptions): Promise<HarnessR
         // How many micro-batches carried the events is bookkeeping, not data: reported, not a failure.
         const bookkeeping = all.filter((d) => /\.batches:/.test(d));
         const diffs = all.filter((d) => !bookkeeping.includes(d));
-        result = { trial, plan, serverRestart, kills: got.kills, restarts: got.restarts, survived: diffs.length === 0, differences: diffs, bookkeeping, ms: Date.now() - started };
+        const landed = (plan.kind === 'none' || got.kills > 0) && (!serverRestart || got.serverRestarted);
+        result = {
+          trial, plan, serverRestart, serverRestarted: got.serverRestarted, kills: got.kills, landed, restarts: got.restarts,
+          survived: diffs.length === 0, differences: diffs, bookkeeping, ms: Date.now() - started,
+        };
+        if (bookkeeping.length > 0) bookkeeping.push(`batch ranges ${got.batchRanges} (reference ${reference.batchRanges})`);
       } catch (error) {
-        result = { trial, plan, serverRestart, kills: 0, restarts: 0, survived: false, differences: [`trial failed: ${String(error)}`], bookkeeping: [], ms: Date.now() - started };
+        result = {
+          trial, plan, serverRestart, serverRestarted: false, kills: 0, landed: false, restarts: 0,
+          survived: false, differences: [`trial failed: ${String(error)}`], bookkeeping: [], ms: Date.now() - started,
+        };
       }
       results.push(result);
       log(
-        `  ${result.survived ? 'ok' : 'DIFFERENT'}: ${result.kills} kill(s), ${result.restarts} restart(s), ${Math.round(result.ms / 1000)} s` +
+        `  ${result.survived ? 'ok' : 'DIFFERENT'}: ${result.kills} kill(s)${result.serverRestart ? `, server restart ${result.serverRestarted ? 'verified' : 'NOT verified'}` : ''}, ` +
+          `${result.restarts} worker restart(s), ${Math.round(result.ms / 1000)} s${result.landed ? '' : ', FAULT DID NOT LAND'}` +
           (result.survived ? '' : `\n    ${result.differences.slice(0, 10).join('\n    ')}`) +
           (result.bookkeeping.length > 0 ? `\n    batch bookkeeping differs: ${result.bookkeeping.join('; ')}` : ''),
       );
     }
-    const injected = results.filter((r) => r.kills > 0 || r.serverRestart);
-    const faultsInjected = results.reduce((n, r) => n + r.kills + (r.serverRestart ? 1 : 0), 0);
-    const faultsSurvived = injected.filter((r) => r.survived).reduce((n, r) => n + r.kills + (r.serverRestart ? 1 : 0), 0);
-    return { trials: results.length, faultsInjected, faultsSurvived, serverRestarts: results.filter((r) => r.serverRestart).length, results };
+    const landedFaults = (r: TrialResult): number => r.kills + (r.serverRestarted ? 1 : 0);
+    const faultsInjected = results.reduce((n, r) => n + landedFaults(r), 0);
+    const faultsSurvived = results.filter((r) => r.survived).reduce((n, r) => n + landedFaults(r), 0);
+    return {
+      trials: results.length,
+      faultsInjected,
+      faultsSurvived,
+      serverRestarts: results.filter((r) => r.serverRestarted).length,
+      faultsMissed: results.filter((r) => !r.landed).length,
+      results,
+    };
   } finally {
     await connection.close();
   }
+};
+
+/** Trials k, 2k, … up to `trials`; the middle trial when there are fewer than k. */
+export const restartTrials = (trials: number, every: number): number[] => {
+  const picked = Array.from({ length: Math.floor(trials / every) }, (_, i) => (i + 1) * every);
+  return picked.length > 0 ? picked : [Math.max(1, Math.ceil(trials / 2))];
 };
 
 const isMain = process.argv[1] !== undefined && import.meta.url.endsWith(process.argv[1].replace(/\\/g, '/'));
@@ -419,15 +500,18 @@ if (isMain) {
       trials,
       seed: arg('seed', 7),
       server: { address: server.address, port, dataDir: server.dataDir },
-      restartServerInTrial: killAt ? 0 : Math.max(1, Math.ceil(trials / 2)),
+      // Every `--restart-every`-th trial (10 by default) also restarts the server; at least one trial does.
+      restartServerInTrials: killAt ? [] : restartTrials(trials, arg('restart-every', 10)),
       ...(killAt ? { plans: killAt.map((afterMs): CrashPlan => ({ kind: 'time', afterMs })) } : {}),
       log: (line) => console.log(line),
     });
     console.log(
-      `\ntrials run: ${report.trials}\nfaults injected: ${report.faultsInjected} (worker SIGKILLs + ${report.serverRestarts} server restart)\n` +
-        `faults survived: ${report.faultsSurvived}\ntrials ending exactly as the reference: ${report.results.filter((r) => r.survived).length}/${report.trials}`,
+      `\ntrials run: ${report.trials}\nfaults landed: ${report.faultsInjected} (worker SIGKILLs + ${report.serverRestarts} verified server restart(s))\n` +
+        `faults survived: ${report.faultsSurvived}\ntrials whose fault did not land: ${report.faultsMissed}\n` +
+        `trials ending exactly as the reference: ${report.results.filter((r) => r.survived).length}/${report.trials}\n` +
+        `trials with another batch count: ${report.results.filter((r) => r.bookkeeping.length > 0).length}`,
     );
-    process.exitCode = report.results.every((r) => r.survived) ? 0 : 1;
+    process.exitCode = report.results.every((r) => r.survived && r.landed) ? 0 : 1;
   } finally {
     await server.stop();
   }

@@ -199,3 +199,65 @@ export const endState = async (warehouse: Warehouse): Promise<EndState> => {
   const { lateArrivals, conflicts, rejects } = await warehouse.countSideTables();
   return { dates, side: { lateArrivals, conflicts, rejects } };
 };
+
+/** Compensations of the file saga, as warehouse methods. */
+export type CompensationMethod = 'dropStaging' | 'revertChange' | 'unpublishChange';
+
+/**
+ * A `Warehouse` whose `method` runs `hook` right after the real call returned: the call's work is durable
+ * when the hook runs, so a hook that throws (or waits for a cancellation) fails a step whose work must be undone.
+ */
+export const withHookAfter = (inner: Warehouse, method: WriteMethod, hook: (result: unknown) => Promise<void>): Warehouse =>
+  new Proxy(inner, {
+    get(target, prop) {
+      const value: unknown = Reflect.get(target, prop, target);
+      if (typeof value !== 'function') return value;
+      const fn = value as (...args: unknown[]) => Promise<unknown>;
+      if (prop !== method) return fn.bind(target);
+      return async (...args: unknown[]) => {
+        const result = await fn.apply(target, args);
+        await hook(result);
+        return result;
+      };
+    },
+  });
+
+/**
+ * A `Warehouse` on which one compensation does nothing (and says it did its work): a test that still passes
+ * on it never needed that compensation, so it proves nothing about it.
+ */
+export const withoutCompensation = (inner: Warehouse, method: CompensationMethod): Warehouse =>
+  new Proxy(inner, {
+    get(target, prop) {
+      const value: unknown = Reflect.get(target, prop, target);
+      if (prop === method) return () => Promise.resolve(method === 'revertChange' ? { reverted: true } : undefined);
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+
+/** Staging areas created through this warehouse and not dropped yet: a rolled-back file leaves none. */
+export const trackStaging = (inner: Warehouse): { warehouse: Warehouse; open: Set<string> } => {
+  const open = new Set<string>();
+  const warehouse = new Proxy(inner, {
+    get(target, prop) {
+      const value: unknown = Reflect.get(target, prop, target);
+      if (typeof value !== 'function') return value;
+      const fn = (value as (...args: unknown[]) => Promise<unknown>).bind(target);
+      if (prop === 'stageFile') {
+        return async (input: { stagingId: string; csvPath: string }) => {
+          const result = await fn(input);
+          open.add(input.stagingId);
+          return result;
+        };
+      }
+      if (prop === 'dropStaging') {
+        return async (stagingId: string) => {
+          await fn(stagingId);
+          open.delete(stagingId);
+        };
+      }
+      return fn;
+    },
+  });
+  return { warehouse, open };
+};

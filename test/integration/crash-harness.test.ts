@@ -23,7 +23,7 @@ describe('crash harness (bounded)', () => {
       trials: 3,
       seed: 1,
       server: { address: server.address, port: Number(server.address.split(':').at(-1)), dataDir: server.dataDir },
-      restartServerInTrial: 1,
+      restartServerInTrials: [1],
       plans: [
         { kind: 'point', point: 'wh.writeStreamBatch.after', n: 3 },
         { kind: 'point', point: 'wh.replacePartitions.after', n: 2 },
@@ -34,6 +34,11 @@ describe('crash harness (bounded)', () => {
     console.log(`trials ${report.trials}, faults injected ${report.faultsInjected}, survived ${report.faultsSurvived}`);
     for (const r of report.results) expect(r.differences, `trial ${r.trial}`).toEqual([]);
     expect(report.results.map((r) => r.kills)).toEqual([1, 1, 1]);
+    // Each planned fault landed: the kills happened and the restart brought up another server process.
+    expect(report.results.map((r) => r.landed)).toEqual([true, true, true]);
+    expect(report.results.map((r) => r.serverRestarted)).toEqual([true, false, false]);
+    expect(report.faultsMissed).toBe(0);
+    expect(report.serverRestarts).toBe(1);
     expect(report.faultsInjected).toBe(4);
     expect(report.faultsSurvived).toBe(4);
   }, 900_000);

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AlertInput, FileRunState, createOpsActivities } from '../../src/activities/ops-activities.js';
 import { createOpsActivities as makeOpsActivities } from '../../src/activities/ops-activities.js';
 import { LocalDirLanding } from '../../src/files/landing.js';
-import { addDays, businessDateOfInstant, previousDate } from '../../src/domain/dates.js';
+import { addDays, businessDateOfInstant, businessDayLengthMs, previousDate } from '../../src/domain/dates.js';
 import { businessDateForRun, instantOfLocalTime } from '../../src/domain/schedule-time.js';
 import { countLateFiles } from '../../src/ops/late-files.js';
 import { PipelineMetrics } from '../../src/ops/metrics.js';
@@ -26,6 +26,14 @@ import { dailyStateQuery, type dailyWorkflow, type DailyWorkflowInput } from '..
 import { repoRoot } from '../support/servers.js';
 
 type OpsActivities = ReturnType<typeof createOpsActivities>;
+
+/** The first date after `from` whose day in New York lasts `lengthMs` (23 h: spring forward, 25 h: fall back). */
+const nextDayLasting = (from: string, lengthMs: number): string => {
+  for (let date = addDays(from, 1), n = 0; n < 800; date = addDays(date, 1), n++) {
+    if (businessDayLengthMs(date, NY) === lengthMs) return date;
+  }
+  throw new Error(`no day of ${lengthMs} ms in New York within 800 days after ${from}`);
+};
 const NY = 'America/New_York';
 const MIN = 60_000;
 const HOUR = 60 * MIN;
@@ -112,52 +120,71 @@ describe('daily workflow on the time-skipping test server', () => {
     });
 
   // The test server's clock starts at the real now and only moves forward, so the DST checks use the next
-  // changes in New York (2027-03-14 and 2027-11-07); the pure math for 2026's is in test/unit/schedule-time.test.ts.
-  it('spring forward (2027-03-14, 23 h): a run at 00:05 EST is late at 06:00 EDT, 4 h 55 m later, and clears when the file lands', async () => {
+  // changes in New York after today (spring forward first, then the fall back after it), computed, never fixed;
+  // the pure math for fixed years is in test/unit/schedule-time.test.ts.
+  const today = businessDateOfInstant(Date.now(), NY);
+  const spring = nextDayLasting(today, 23 * HOUR);
+  const fall = nextDayLasting(spring, 25 * HOUR);
+  const springEve = previousDate(spring);
+  const fallEve = previousDate(fall);
+
+  it('computes the next DST days after today: a 23 h day, then a 25 h day, in the future', () => {
+    expect(spring > today).toBe(true);
+    expect(fall > spring).toBe(true);
+    expect(businessDayLengthMs(spring, NY)).toBe(23 * HOUR);
+    expect(businessDayLengthMs(fall, NY)).toBe(25 * HOUR);
+    // The deadline lies 4 h 55 m after a 00:05 run on the short day, 6 h 55 m after it on the long day.
+    expect(instantOfLocalTime(spring, '06:00', NY) - instantOfLocalTime(spring, '00:05', NY)).toBe(4 * HOUR + 55 * MIN);
+    expect(instantOfLocalTime(fall, '06:00', NY) - instantOfLocalTime(fall, '00:05', NY)).toBe(6 * HOUR + 55 * MIN);
+  });
+
+  it(`spring forward (next 23 h day, ${spring}): a run at 00:05 EST is late at 06:00 EDT, 4 h 55 m later, and clears when the file lands`, async () => {
     const clientId = 'dst1';
-    await skipTo(Date.parse('2027-03-14T05:05:00Z'));
-    const handle = await startDaily({ clientId, date: '2027-03-13' });
+    const deadline = new Date(instantOfLocalTime(spring, '06:00', NY)).toISOString();
+    const workflowId = `reconcile/dst1/${springEve}/f1/abcdef12`;
+    await skipTo(instantOfLocalTime(spring, '00:05', NY));
+    const handle = await startDaily({ clientId, date: springEve });
     const started = await env.currentTimeMs();
 
     await env.sleep(4 * HOUR + 54 * MIN);
     let state = await handle.query(dailyStateQuery);
-    expect(state).toMatchObject({ late: false, stage: 'waiting', deadline: '2027-03-14T10:00:00.000Z' });
-    expect(fake.alerts.filter((a) => a.date === '2027-03-13')).toEqual([]);
+    expect(state).toMatchObject({ late: false, stage: 'waiting', deadline });
+    expect(fake.alerts.filter((a) => a.date === springEve)).toEqual([]);
 
     await env.sleep(2 * MIN);
     state = await waitFor(async () => {
       const s = await handle.query(dailyStateQuery);
-      return s.late && fake.posts.some((a) => a.date === '2027-03-13') ? s : undefined;
+      return s.late && fake.posts.some((a) => a.date === springEve) ? s : undefined;
     });
-    const late = fake.alerts.filter((a) => a.date === '2027-03-13');
-    expect(late).toMatchObject([{ event: 'late', clientId, deadline: '2027-03-14T10:00:00.000Z' }]);
-    expect(fake.posts.filter((a) => a.date === '2027-03-13' && a.event === 'late')).toHaveLength(1);
+    const late = fake.alerts.filter((a) => a.date === springEve);
+    expect(late).toMatchObject([{ event: 'late', clientId, deadline }]);
+    expect(fake.posts.filter((a) => a.date === springEve && a.event === 'late')).toHaveLength(1);
     expect((await handle.describe()).typedSearchAttributes.get(searchAttributes.LateFile)).toBe(true);
     expect((await env.currentTimeMs()) - started).toBeLessThan(5 * HOUR);
 
     // The file lands 25 minutes after the deadline; the watcher announces it; it is applied.
     await env.sleep(23 * MIN);
     const arrivedAt = new Date(await env.currentTimeMs()).toISOString();
-    fake.runs.set('reconcile/dst1/2027-03-13/f1/abcdef12', { status: 'applied', stage: 'applied', reason: null, receivedAt: arrivedAt });
+    fake.runs.set(workflowId, { status: 'applied', stage: 'applied', reason: null, receivedAt: arrivedAt });
     await handle.signal(fileLandedSignal, {
       fileId: 'f1',
       sha256: 'abcdef12'.padEnd(64, '0'),
       kind: 'reconciliation',
-      covers: ['2027-03-13'],
-      workflowId: 'reconcile/dst1/2027-03-13/f1/abcdef12',
+      covers: [springEve],
+      workflowId,
     });
     const result = await handle.result();
-    expect(result).toMatchObject({ outcome: 'reconciled', late: true, fileId: 'f1', date: '2027-03-13' });
+    expect(result).toMatchObject({ outcome: 'reconciled', late: true, fileId: 'f1', date: springEve });
     expect(result.lateByMs).toBeGreaterThanOrEqual(24 * MIN);
     expect(result.lateByMs).toBeLessThanOrEqual(27 * MIN);
     expect((await handle.describe()).typedSearchAttributes.get(searchAttributes.LateFile)).toBe(false);
-    expect(fake.alerts.filter((a) => a.date === '2027-03-13').map((a) => a.event)).toEqual(['late', 'resolved']);
+    expect(fake.alerts.filter((a) => a.date === springEve).map((a) => a.event)).toEqual(['late', 'resolved']);
   });
 
-  it('fall back (2027-11-07, 25 h): a run at 00:05 EDT is not late until 06:00 EST, 6 h 55 m later', async () => {
+  it(`fall back (next 25 h day, ${fall}): a run at 00:05 EDT is not late until 06:00 EST, 6 h 55 m later`, async () => {
     const clientId = 'dst2';
-    await skipTo(Date.parse('2027-11-07T04:05:00Z'));
-    const handle = await startDaily({ clientId, date: '2027-11-06' });
+    await skipTo(instantOfLocalTime(fall, '00:05', NY));
+    const handle = await startDaily({ clientId, date: fallEve });
     await env.sleep(6 * HOUR + 54 * MIN);
     expect((await handle.query(dailyStateQuery)).late).toBe(false);
     await env.sleep(2 * MIN);
@@ -165,7 +192,7 @@ describe('daily workflow on the time-skipping test server', () => {
       const s = await handle.query(dailyStateQuery);
       return s.late ? s : undefined;
     });
-    expect(state).toMatchObject({ late: true, stage: 'late', deadline: '2027-11-07T11:00:00.000Z' });
+    expect(state).toMatchObject({ late: true, stage: 'late', deadline: new Date(instantOfLocalTime(fall, '06:00', NY)).toISOString() });
     await handle.terminate('test done');
   });
 

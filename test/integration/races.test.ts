@@ -13,9 +13,26 @@ import { expectedCounts } from '../../testkit/feed-expectations.js';
 import type { TransactionSource } from '../../src/sources/source.js';
 import type { Warehouse } from '../../src/warehouse/port.js';
 import type { streamWorkflow } from '../../src/workflows/stream-workflow.js';
+import { pauseSignal, streamProgressQuery, type StreamProgress } from '../../src/domain/workflow-api.js';
 import { startTestPipeline, type TestPipeline } from '../support/pipeline.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Polls a stream's progress query until `ok`, or fails after `timeoutMs`. */
+const untilProgress = async (
+  handle: { query: (q: typeof streamProgressQuery) => Promise<StreamProgress> },
+  what: string,
+  ok: (q: StreamProgress) => boolean,
+  timeoutMs = 60_000,
+): Promise<StreamProgress> => {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const q = await handle.query(streamProgressQuery);
+    if (ok(q)) return q;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(q)}`);
+    await sleep(100);
+  }
+};
 
 /** The invariants every date must satisfy whenever no file is between replace and publish. */
 const assertInvariants = async (w: Warehouse): Promise<void> => {
@@ -47,18 +64,16 @@ describe('races on one date', () => {
     await p.stop();
   });
 
-  it('the stream writing a date while it is reconciled: no provisional row after the seal, late arrivals counted', async () => {
+  it('the stream writing a date while it is reconciled, overlapping in every run: no provisional row after the seal, late arrivals counted', async () => {
     const runs = 6;
-    const seen = { overlapped: 0, allBefore: 0, allLate: 0 };
     for (let i = 0; i < runs; i++) {
       const date = addDays('2026-10-01', i);
-      const total = 300;
       const config: SimulatedFeedConfig = {
         clientId: 'acme',
         partition: 100 + i,
         seed: 1000 + i,
         rate: 200,
-        totalEvents: total,
+        totalEvents: 100_000,
         businessDate: date,
         startMs: Date.now(),
         outOfOrderShare: 0,
@@ -72,13 +87,12 @@ describe('races on one date', () => {
       const lateBefore = (await p.warehouse.countSideTables()).lateArrivals;
       const file = await generateFile({ dir: p.landingDir, kind: 'reconciliation', covers: [date], rows: 30, sequence: 1, idPrefix: 'f-' });
 
-      const stream = p.client.workflow
-        .start<typeof streamWorkflow>('streamWorkflow', {
-          taskQueue: p.taskQueue,
-          workflowId: `stream/${feed.id}/${randomUUID()}`,
-          args: [{ sourceId: feed.id, clientId: 'acme', cursor: 0, maxRows: 20, maxWaitMs: 40, stopAt: total }],
-        })
-        .then((h) => h.result());
+      // The stream runs until the test has seen it on both sides of the seal.
+      const stream = await p.client.workflow.start<typeof streamWorkflow>('streamWorkflow', {
+        taskQueue: p.taskQueue,
+        workflowId: `stream/${feed.id}/${randomUUID()}`,
+        args: [{ sourceId: feed.id, clientId: 'acme', cursor: 0, maxRows: 20, maxWaitMs: 40 }],
+      });
       // A reader polls the date throughout: it must never see two statuses at once.
       let racing = true;
       const reader = (async () => {
@@ -92,31 +106,37 @@ describe('races on one date', () => {
         }
         return polls;
       })();
-      await sleep(Math.floor(random() * 1500));
+      // The file starts once the stream has written rows of the date, after a drawn delay.
+      await untilProgress(stream, 'provisional rows written', (q) => q.written > 0);
+      await sleep(Math.floor(random() * 500));
       const applied = await p.runFile(file.fileId);
-      const progress = await stream;
+      // The stream goes on after the seal: its events for the date become late arrivals.
+      await untilProgress(stream, 'late arrivals after the seal', (q) => q.late > 0);
+      await stream.signal(pauseSignal);
+      await untilProgress(stream, 'the pause', (q) => q.paused);
+      await sleep(1_000);
+      const progress = await stream.query(streamProgressQuery);
+      await stream.terminate('race done');
       racing = false;
       expect(await reader).toBeGreaterThan(0);
 
+      // The race overlapped: rows written before the seal, late arrivals after it.
+      expect(progress.written, 'written before the seal').toBeGreaterThan(0);
+      expect(progress.late, 'late after the seal').toBeGreaterThan(0);
       expect(applied.outcome).toBe('applied');
       const [ledger] = await p.warehouse.getPartitions([date]);
       expect(ledger).toMatchObject({ status: 'reconciled', version: 1, rowCount: 30 });
       const rows = await p.warehouse.readRows(date);
       expect(rows.every((r) => r.status === 'reconciled' && r.transactionId.startsWith('f-'))).toBe(true);
-      const expected = expectedCounts({ config, to: total });
+      const expected = expectedCounts({ config, to: progress.cursor });
       // Every valid event is accounted for exactly once: written before the seal (then replaced), or late.
       expect(progress.written + progress.duplicates + progress.conflicts + progress.late).toBe(expected.valid);
       expect(progress.rejected).toBe(expected.invalid);
       expect((await p.warehouse.readVersion(date, 0)).length).toBe(progress.written);
       expect((await p.warehouse.countSideTables()).lateArrivals - lateBefore).toBe(progress.late);
-      if (progress.late > 0 && progress.written > 0) seen.overlapped++;
-      else if (progress.late === 0) seen.allBefore++;
-      else seen.allLate++;
       await assertInvariants(p.warehouse);
     }
-    console.log(`stream vs reconciliation, ${runs} runs: ${JSON.stringify(seen)}`);
-    expect(seen.overlapped).toBeGreaterThan(0);
-  }, 300_000);
+  }, 600_000);
 
   it('two files for the same date at once: one wins by sequence, versions move forward, never mixed', async () => {
     const runs = 5;
@@ -135,6 +155,10 @@ describe('races on one date', () => {
       const olderResult = results[first === older ? 0 : 1];
       expect(newerResult?.status).toBe('fulfilled');
       const olderEntry = await p.warehouse.getFile(older.fileId, older.manifest.sha256);
+      // The ordering decides the outcome: the older file replacing first is superseded after (v2), the
+      // newer replacing first makes the older one stale.
+      const changes = await p.warehouse.getChanges(date);
+      expect(changes.map((c) => c.sequence)).toEqual(olderResult?.status === 'rejected' ? [6] : [5, 6]);
       if (olderResult?.status === 'rejected') {
         expect(olderEntry?.outcome).toBe('refused_stale');
         seen.olderRefused++;
@@ -175,6 +199,7 @@ describe('races on one date', () => {
       const [ledger, next] = await p.warehouse.getPartitions([date, addDays(date, 1)]);
       expect(ledger).toMatchObject({ status: 'amended', sequence: 11, fileId: amend.fileId, rowCount: 15 });
       expect(next).toMatchObject({ status: 'amended', sequence: 11, version: 1, rowCount: 15 });
+      expect((await p.warehouse.getChanges(date)).map((c) => c.sequence)).toEqual(reconResult.status === 'fulfilled' ? [10, 11] : [11]);
       if (reconResult.status === 'fulfilled') {
         expect(ledger?.version).toBe(2);
         seen.reconThenAmend++;

@@ -13,7 +13,9 @@ import type { FaultInjector } from '../../src/activities/file-activities.js';
 import { LocalDirLanding } from '../../src/files/landing.js';
 import { startStreamWorkflow } from '../../src/ops/start-stream.js';
 import { SimulatedFeed, type SimulatedFeedConfig } from '../../src/sources/simulated-feed.js';
+import type { ReadRequest, ReadResult, TransactionSource } from '../../src/sources/source.js';
 import { expectedCounts, type ExpectedCounts } from '../../testkit/feed-expectations.js';
+import { BigQueryWarehouse } from '../../src/warehouse/bigquery/bigquery-warehouse.js';
 import { DuckDbWarehouse } from '../../src/warehouse/duckdb/duckdb-warehouse.js';
 import type { Warehouse } from '../../src/warehouse/port.js';
 import { createPipelineWorker } from '../../src/workers/pipeline-worker.js';
@@ -206,10 +208,27 @@ describe('stream workflow on the dev server', () => {
     await expectWarehouseMatches(p.warehouse, expected);
   });
 
-  it('pauses, resumes and flushes on signals, and answers the progress query throughout', async () => {
+  /** Polls the progress query until `ok`, or fails after `timeoutMs`. */
+  const untilProgress = async (
+    handle: { query: (q: typeof streamProgressQuery) => Promise<StreamProgress> },
+    what: string,
+    ok: (q: StreamProgress) => boolean,
+    timeoutMs = 60_000,
+  ): Promise<StreamProgress> => {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const q = await handle.query(streamProgressQuery);
+      if (ok(q)) return q;
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(q)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
+  const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+  it('a flush cuts a batch at once instead of waiting for the 60 s time trigger, and the progress query answers throughout', async () => {
     const clientId = uniqueClient();
     // A live feed (200 events/s) and a time trigger (60 s) longer than any wait below: within this test a batch
-    // is cut only by a flush (or cut short by a pause), never by the clock.
+    // is cut only by a flush, never by the clock.
     const config: SimulatedFeedConfig = { ...feedConfig(clientId, 100_000, 14), rate: 200 };
     const feed = new SimulatedFeed(config);
     const p = await startWith(feed);
@@ -217,60 +236,80 @@ describe('stream workflow on the dev server', () => {
     const started = await startStreamWorkflow(p.client, {
       taskQueue: p.taskQueue, sourceId: feed.id, clientId, maxRows: 50_000, maxWaitMs: 60_000, paused: true,
     });
-    const progress = (): Promise<StreamProgress> => started.handle.query(streamProgressQuery);
-    const until = async (what: string, ok: (q: StreamProgress) => boolean, timeoutMs = 20_000): Promise<StreamProgress> => {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        const q = await progress();
-        if (ok(q)) return q;
-        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(q)}`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    };
-
-    // Started paused: nothing read while events pile up at the source.
-    await new Promise((r) => setTimeout(r, 1_000));
-    const idle = await progress();
+    const idle = await started.handle.query(streamProgressQuery);
     expect(idle).toMatchObject({ paused: true, cursor: 0, batches: 0, sourceId: feed.id, generation: 0 });
 
     // Flush + resume: the next batch takes what is there now instead of waiting for the time trigger
-    // (which would come 60 s later, after `until` gave up).
+    // (which would come 60 s later, after `untilProgress` gave up).
     await started.handle.signal(flushSignal);
     await started.handle.signal(resumeSignal);
-    const flushed = await until('the flushed batch', (q) => q.batches >= 1);
+    // Well under the 60 s time trigger, so only the flush can have cut the batch.
+    const flushed = await untilProgress(started.handle, 'the flushed batch', (q) => q.batches >= 1, 40_000);
     expect(flushed.paused).toBe(false);
     expect(flushed.cursor).toBeGreaterThan(0);
     expect(flushed.lastBatchAt).not.toBeNull();
     expect(flushed.written + flushed.duplicates + flushed.conflicts + flushed.late + flushed.rejected).toBe(flushed.read);
 
-    // Pause: cuts the time trigger short and takes effect at the batch boundary (once a read in flight, at most
-    // 0.5 s of waiting, returns), then the cursor stands still.
-    await started.handle.signal(pauseSignal);
-    expect((await progress()).paused).toBe(true);
-    await new Promise((r) => setTimeout(r, 3_000));
-    const held = await progress();
-    await new Promise((r) => setTimeout(r, 2_000));
-    const stillHeld = await progress();
-    expect(stillHeld.cursor).toBe(held.cursor);
-    expect(stillHeld.batches).toBe(held.batches);
-
-    // Resume with a flush: it moves on at once and catches up with what piled up meanwhile.
+    // A second flush cuts the next batch at once as well.
     await started.handle.signal(flushSignal);
-    await started.handle.signal(resumeSignal);
-    const resumed = await until('the stream to move again', (q) => q.cursor > held.cursor, 5_000);
-    expect(resumed.paused).toBe(false);
+    await untilProgress(started.handle, 'the second flushed batch', (q) => q.batches >= 2, 40_000);
 
     // Everything it did is in the warehouse: the same counts as the feed's offsets [0, cursor).
     await started.handle.signal(pauseSignal);
-    await new Promise((r) => setTimeout(r, 3_000));
-    const final = await progress();
+    const final = await untilProgress(started.handle, 'the pause at a batch boundary', (q) => q.paused);
+    await sleep(1_000);
+    const settled = await started.handle.query(streamProgressQuery);
+    await started.handle.terminate('test done');
+    expect(settled.cursor).toBeGreaterThanOrEqual(final.cursor);
+    const expected = expectedCounts({ config, to: settled.cursor });
+    expectProgressMatches(settled, expected);
+    await expectWarehouseMatches(p.warehouse, expected);
+   }, 300_000);
+
+  it('a stream cutting a batch every 200 ms writes nothing while paused, though events wait, and writes again once resumed', async () => {
+    const clientId = uniqueClient();
+    const config: SimulatedFeedConfig = { ...feedConfig(clientId, 100_000, 16), rate: 200 };
+    const feed = new SimulatedFeed(config);
+    const p = await startWith(feed);
+    await sealDates(p.warehouse, SEALED);
+    // A 200 ms time trigger: unless paused, the stream writes a batch several times a second.
+    const started = await startStreamWorkflow(p.client, {
+      taskQueue: p.taskQueue, sourceId: feed.id, clientId, maxRows: 50_000, maxWaitMs: 200,
+    });
+    const running = await untilProgress(started.handle, 'three batches', (q) => q.batches >= 3);
+    const moving = await untilProgress(started.handle, 'more batches', (q) => q.batches > running.batches + 2);
+    expect(moving.cursor).toBeGreaterThan(running.cursor);
+
+    await started.handle.signal(pauseSignal);
+    await untilProgress(started.handle, 'paused', (q) => q.paused);
+    // The batch in flight (a read waits at most 200 ms) ends; from then on nothing moves.
+    await sleep(1_500);
+    const held = await started.handle.query(streamProgressQuery);
+    const heldBatches = (await p.warehouse.countSideTables()).batches;
+    await sleep(3_000);
+    const stillHeld = await started.handle.query(streamProgressQuery);
+    expect(stillHeld).toMatchObject({ paused: true, cursor: held.cursor, batches: held.batches, read: held.read });
+    expect((await p.warehouse.countSideTables()).batches).toBe(heldBatches);
+    // Events were waiting at the source all along (200/s): the pause held the stream, not an empty feed.
+    expect(feed.headAt(Date.now())).toBeGreaterThan(held.cursor + 500);
+
+    await started.handle.signal(resumeSignal);
+    const resumed = await untilProgress(started.handle, 'the stream to move again', (q) => q.batches > held.batches + 1);
+    expect(resumed.paused).toBe(false);
+    expect(resumed.cursor).toBeGreaterThan(held.cursor);
+
+    await started.handle.signal(pauseSignal);
+    await untilProgress(started.handle, 'paused again', (q) => q.paused);
+    await sleep(1_500);
+    const final = await started.handle.query(streamProgressQuery);
     await started.handle.terminate('test done');
     const expected = expectedCounts({ config, to: final.cursor });
     expectProgressMatches(final, expected);
     await expectWarehouseMatches(p.warehouse, expected);
-  });
+    expect((await p.warehouse.countSideTables()).batches).toBe(final.batches);
+   }, 300_000);
 
-  it('judges a repeat within one batch against the accepted version, not against an earlier conflict', async () => {
+  it('the DuckDB warehouse alone judges a repeat within one batch against the accepted version, not against an earlier conflict', async () => {
     const w = await DuckDbWarehouse.open({ path: ':memory:' });
     try {
       const accepted = tx('t-1', BUSINESS_DATE, '10.00');
@@ -288,21 +327,78 @@ describe('stream workflow on the dev server', () => {
     }
   });
 
-  it('keeps amounts at the edges of NUMERIC exact through the stream write path', async () => {
-    const w = await DuckDbWarehouse.open({ path: ':memory:' });
+  it('keeps amounts at the edges of NUMERIC exact from the event text through the parser, activity and workflow to the row', async () => {
+    const clientId = uniqueClient();
+    const amounts = ['-123456789.123456789', '123456789', '1234567890.5', '-0.000000001', '0', '000000000012.5', '12.10',
+      '99999999999999999999999999999.999999999', '-99999999999999999999999999999.999999999'];
+    const payloads = amounts.map((amount, i) => JSON.stringify({
+      schema_version: 1, transaction_id: `edge-${i}`, account_id: 'a1', event_ts: `${BUSINESS_DATE}T12:00:00Z`,
+      event_date: BUSINESS_DATE, amount, currency: 'USD',
+    }));
+    const source = new FixedSource(`fixed:${clientId}:p0`, payloads);
+    pipeline = await startTestPipeline({ sources: new Map([[source.id, source]]), clientId });
+    const started = await startStreamWorkflow(pipeline.client, {
+      taskQueue: pipeline.taskQueue, sourceId: source.id, clientId, maxRows: 4, maxWaitMs: 50, stopAt: payloads.length,
+    });
+    const result = await started.handle.result();
+    expect(result).toMatchObject({ cursor: amounts.length, written: amounts.length, rejected: 0, batches: 3 });
+    const stored = new Map((await pipeline.warehouse.readRows(BUSINESS_DATE)).map((r) => [r.transactionId, r.amount]));
+    expect(amounts.map((_, i) => stored.get(`edge-${i}`))).toEqual([
+      '-123456789.123456789', '123456789', '1234567890.5', '-0.000000001', '0', '12.5', '12.1',
+      '99999999999999999999999999999.999999999', '-99999999999999999999999999999.999999999',
+    ]);
+    const totals = await pipeline.warehouse.dailyTotals([BUSINESS_DATE]);
+    // The two extremes cancel out: the day's total is the exact sum of the others (a double would round it).
+    expect(totals.map((t) => t.total)).toEqual(['1234567914.97654321']);
+  });
+});
+
+/** A source of fixed payloads, all available at once. */
+class FixedSource implements TransactionSource {
+  constructor(
+    readonly id: string,
+    private readonly payloads: string[],
+  ) {}
+  describe(): string {
+    return `${this.payloads.length} fixed events`;
+  }
+  read({ fromCursor, maxRows }: ReadRequest): Promise<ReadResult> {
+    const records = this.payloads.slice(fromCursor, fromCursor + maxRows).map((payload, i) => ({ offset: fromCursor + i, emittedAtMs: 0, payload }));
+    return Promise.resolve({ records, nextCursor: fromCursor + records.length, headCursor: this.payloads.length });
+  }
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+const bqEndpoint = process.env.BQ_EMULATOR_ENDPOINT;
+// Skipped only when the emulator is gated off (SKIP_BQ_EMULATOR=1, or not installed); the reason is in the name.
+(bqEndpoint ? describe : describe.skip)(`stream workflow on the BigQuery engine (emulator)${bqEndpoint ? '' : ' (skipped: no BigQuery emulator)'}`, () => {
+  it('streams 400 events with one sealed date into exactly the expected rows, late arrivals and counters', async () => {
+    const warehouse = await BigQueryWarehouse.open({
+      projectId: process.env.BQ_EMULATOR_PROJECT ?? 'local-project',
+      datasetId: `stream_${process.pid}_${Date.now()}`,
+      location: 'US',
+      apiEndpoint: bqEndpoint ?? '',
+    });
+    const config: SimulatedFeedConfig = { ...feedConfig(uniqueClient(), 400, 17), sealedDates: [SEALED[0] ?? ''], sealedShare: 0.05 };
+    const feed = new SimulatedFeed(config);
+    const p = await startTestPipeline({ warehouse, sources: new Map([[feed.id, feed]]), clientId: config.clientId ?? 'acme' });
     try {
-      const amounts = ['-123456789.123456789', '123456789', '1234567890.5', '-0.000000001', '0', '000000000012.5', '12.10',
-        '99999999999999999999999999999.999999999', '-99999999999999999999999999999.999999999'];
-      const events = amounts.map((amount, i) => tx(`edge-${i}`, BUSINESS_DATE, amount));
-      const result = await w.writeStreamBatch(batchOf('edges@0', events));
-      expect(result.inserted).toBe(amounts.length);
-      const stored = new Map((await w.readRows(BUSINESS_DATE)).map((r) => [r.transactionId, r.amount]));
-      expect(amounts.map((_, i) => stored.get(`edge-${i}`))).toEqual([
-        '-123456789.123456789', '123456789', '1234567890.5', '-0.000000001', '0', '12.5', '12.1',
-        '99999999999999999999999999999.999999999', '-99999999999999999999999999999.999999999',
-      ]);
+      await sealDates(p.warehouse, [SEALED[0] ?? '']);
+      const expected = expectedCounts({ config, to: 400 });
+      expect(expected.late).toBeGreaterThan(0);
+      const started = await startStreamWorkflow(p.client, {
+        taskQueue: p.taskQueue, sourceId: feed.id, clientId: config.clientId ?? 'acme', maxRows: 100, maxWaitMs: 100, stopAt: 400,
+      });
+      const result = await started.handle.result();
+      expectProgressMatches(result, expected);
+      await expectWarehouseMatches(p.warehouse, expected);
+      expect((await p.warehouse.countSideTables()).batches).toBe(result.batches);
+      expect(await p.warehouse.readRows(SEALED[0] ?? '')).toEqual([]);
     } finally {
-      await w.close();
+      await p.stop();
+      await warehouse.close();
     }
   });
 });

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeEach, describe, expect, it as vitestIt } from 'vitest';
 import { FILE_COLUMNS, type Transaction } from '../../src/domain/contract.js';
-import type { ConsumerViewRow, ConsumerViews, StreamBatch, Warehouse, WarehouseHooks } from '../../src/warehouse/port.js';
+import { WarehouseError, type ConsumerViewRow, type ConsumerViews, type StreamBatch, type Warehouse, type WarehouseHooks } from '../../src/warehouse/port.js';
 
 export interface ContractTarget {
   name: string;
@@ -421,6 +421,72 @@ export const describeWarehouseContract = (target: ContractTarget): void => {
       const errors = [{ source: 'acme-recon-2026-11-21.csv', line: 3, field: 'amount', reason }];
       await w.setFileOutcome({ fileId: record.fileId, sha256: record.sha256, outcome: 'rejected', reason, errors });
       expect(await w.getFile(record.fileId, record.sha256)).toMatchObject({ outcome: 'rejected', reason, errors });
+    });
+
+    it('counts late arrivals in the next report of a sealed date, and records each change with file, run, rows, totals and time', async () => {
+      const started = Date.now();
+      await w.writeStreamBatch(batchOf('b-0', [tx('p1', '2026-11-20', '1.50'), tx('p2', '2026-11-20', '2.25', { currency: 'EUR' })]));
+      await applyFile(w, { changeId: 'rec_l', kind: 'reconciliation', covers: ['2026-11-20'], sequence: 1, rows: [tx('p1', '2026-11-20', '1.50')] });
+      await w.publishChange('rec_l');
+      const late = await w.writeStreamBatch(batchOf('b-late', [tx('l1', '2026-11-20', '3'), tx('l2', '2026-11-20', '4')], 2));
+      expect(late).toMatchObject({ inserted: 0, late: 2 });
+      // The late rows are kept aside, never in the sealed date.
+      expect((await w.readRows('2026-11-20')).map((r) => r.transactionId)).toEqual(['p1']);
+      await applyFile(w, {
+        changeId: 'amd_l', kind: 'amendment', covers: ['2026-11-20'], sequence: 2, rows: [tx('p1', '2026-11-20', '1.50'), tx('l1', '2026-11-20', '3')],
+      });
+      const [report] = await w.publishChange('amd_l');
+      expect(report).toMatchObject({ eventDate: '2026-11-20', comparedWith: 'reconciled', lateArrivals: 2, diffCount: 1 });
+      expect(report?.diffs).toEqual([{ transactionId: 'l1', kind: 'only_in_file', before: null, after: '3' }]);
+
+      // Invariant 8: which file, which workflow run, rows and control totals before and after, when.
+      const changes = await w.getChanges('2026-11-20');
+      expect(changes).toEqual([
+        expect.objectContaining({
+          changeId: 'rec_l', kind: 'replace', fileId: 'file-rec_l', sequence: 1, workflowId: 'test-wf', runId: 'test-run', published: true,
+          fromVersion: 0, toVersion: 1, fromStatus: 'provisional', rowsBefore: 2, rowsAfter: 1,
+          totalsBefore: [{ currency: 'EUR', rows: 1, total: '2.25' }, { currency: 'USD', rows: 1, total: '1.5' }],
+          totalsAfter: [{ currency: 'USD', rows: 1, total: '1.5' }],
+        }),
+        expect.objectContaining({
+          changeId: 'amd_l', kind: 'replace', fileId: 'file-amd_l', sequence: 2, workflowId: 'test-wf', runId: 'test-run', published: true,
+          fromVersion: 1, toVersion: 2, fromStatus: 'reconciled', rowsBefore: 1, rowsAfter: 2,
+          totalsBefore: [{ currency: 'USD', rows: 1, total: '1.5' }],
+          totalsAfter: [{ currency: 'USD', rows: 2, total: '4.5' }],
+        }),
+      ]);
+      for (const c of changes) {
+        const at = Date.parse(c.changedAt);
+        expect(at, `${c.changeId} changedAt ${c.changedAt}`).toBeGreaterThanOrEqual(started - 1_000);
+        expect(at).toBeLessThanOrEqual(Date.now() + 1_000);
+      }
+    });
+
+    it('refuses to replace a date that another change holds unpublished, with CONFLICT, and replaces it once that change is published', async () => {
+      await applyFile(w, { changeId: 'busy_a', kind: 'reconciliation', covers: ['2026-11-20'], sequence: 1, rows: [tx('a1', '2026-11-20', '1')] });
+      const busy = { changeId: 'busy_b', kind: 'amendment' as const, covers: ['2026-11-20', '2026-11-21'], sequence: 2, rows: [tx('b1', '2026-11-20', '2')] };
+      const refused = await applyFile(w, busy).then(() => null, (e: unknown) => e);
+      expect(refused).toBeInstanceOf(WarehouseError);
+      expect(refused).toMatchObject({ code: 'CONFLICT', message: 'dates 2026-11-20 are being changed by busy_a; retry later' });
+      // The refusal changed nothing: the busy change still holds the date, the other covered date is untouched.
+      expect(await w.getPartitions(['2026-11-20', '2026-11-21'])).toEqual([expect.objectContaining({ eventDate: '2026-11-20', version: 1, fileId: 'file-busy_a' })]);
+      await w.publishChange('busy_a');
+      expect(await applyFile(w, { ...busy, changeId: 'busy_c' })).toMatchObject({ outcome: 'replaced' });
+      expect((await w.getPartitions(['2026-11-20']))[0]).toMatchObject({ version: 2, fileId: 'file-busy_c', status: 'amended' });
+    });
+
+    it('lands the same events split into other micro-batches as the same rows and side tables; only the batch count differs', async () => {
+      const events = Array.from({ length: 40 }, (_, i) => tx(`split-${i % 30}`, i < 20 ? '2026-11-20' : '2026-11-21', i >= 30 ? '9' : String(i)));
+      const other = await target.open();
+      opened.push(other);
+      for (let from = 0; from < 40; from += 20) await w.writeStreamBatch(batchOf(`s@${from}`, events.slice(from, from + 20), from));
+      for (let from = 0; from < 40; from += 4) await other.writeStreamBatch(batchOf(`s@${from}`, events.slice(from, from + 4), from));
+      const { batches: a, ...sideA } = await w.countSideTables();
+      const { batches: b, ...sideB } = await other.countSideTables();
+      expect([a, b]).toEqual([2, 10]);
+      expect(sideB).toEqual(sideA);
+      expect(sideA.conflicts).toBeGreaterThan(0);
+      for (const date of ['2026-11-20', '2026-11-21']) expect(await other.readRows(date)).toEqual(await w.readRows(date));
     });
 
     it('keeps money exact and stores hostile text verbatim', async () => {

@@ -6,6 +6,7 @@ import {
   compareDecimals,
   decimalsEqual,
   formatDecimal,
+  isDecimalText,
   parseDecimal,
   subtractDecimals,
   sumDecimals,
@@ -71,5 +72,28 @@ describe('exact arithmetic', () => {
     expect(formatDecimal(parseDecimal('-0.5'), 2)).toBe('-0.50');
     expect(formatDecimal(parseDecimal('1.234'), 2)).toBe('1.234');
     expect(formatDecimal(0n, 2)).toBe('0.00');
+  });
+});
+
+describe('what a bad amount tells the operator', () => {
+  it('isDecimalText accepts exact decimals and refuses signs, exponents, commas and too many fractional digits', () => {
+    expect(['0', '-1', '12.5', '-0.000000001', '99999999999999999999999999999.999999999'].map(isDecimalText)).toEqual([true, true, true, true, true]);
+    expect(['+1', '1e5', '1,5', '.5', '1.', '0.0000000001', '', ' 1'].map(isDecimalText)).toEqual([false, false, false, false, false, false, false, false]);
+  });
+
+  it('raises a DecimalError carrying its code, name, the text and a message naming the rule', () => {
+    let error: unknown;
+    try {
+      canonicalAmount('1e5');
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(DecimalError);
+    expect(error).toMatchObject({
+      code: 'INVALID_DECIMAL',
+      name: 'DecimalError',
+      text: '1e5',
+      message: 'not an exact decimal with at most 9 fractional digits: "1e5"',
+    });
   });
 });

@@ -3,6 +3,7 @@
  * Reads of the warehouse go through the running worker's read API, or open the warehouse when none runs
  * (src/ops/read-api.ts).
  */
+import { randomUUID } from 'node:crypto';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { loadConfig, type Config } from '../config.js';
 import { businessDateOfInstant, isCalendarDate, previousDate } from '../domain/dates.js';
@@ -18,6 +19,8 @@ import {
   searchAttributes,
   streamProgressQuery,
   workflowIds,
+  type RestoreWorkflowFn,
+  type RestoreWorkflowInput,
 } from '../domain/workflow-api.js';
 import { landingStateQuery } from '../workflows/landing-workflow.js';
 import { connectClient, streamSourceId } from './context.js';
@@ -143,6 +146,29 @@ program
     });
   });
 const RECENT_LIMIT = 20;
+
+program
+  .command('restore <date>')
+  .description('Bring back an earlier version of a date as its next version (a restore workflow: busy-date guard, history, report)')
+  .requiredOption('--to-version <n>', 'the version to restore (see `status <date>`)', intArg)
+  .option('--by <name>', 'who asks (recorded in the workflow)', process.env.USER ?? 'operator')
+  .action(async (date: string, options: { toVersion: number; by: string }) => {
+    dateArg(date);
+    const c = config();
+    await withClient(async (client) => {
+      const input: RestoreWorkflowInput = { clientId: c.CLIENT_ID, eventDate: date, toVersion: options.toVersion, requestedBy: options.by };
+      const handle = await client.workflow.start<RestoreWorkflowFn>('restoreWorkflow', {
+        taskQueue: c.TASK_QUEUE,
+        workflowId: workflowIds.restore(c.CLIENT_ID, date, options.toVersion, randomUUID().slice(0, 8)),
+        args: [input],
+        staticSummary: `Restore ${date} to version ${options.toVersion}, requested by ${options.by}`,
+      });
+      console.log(`follow it: ${handle.workflowId}`);
+      const r = await handle.result();
+      console.log(`${date}: version ${r.fromVersion} replaced by version ${r.toVersion}, holding the rows of version ${r.restoredVersion}`);
+      console.log(`rows ${r.rowsBefore} → ${r.rowsAfter}; ${r.diffCount} transaction(s) differ (npm run cli -- report ${date})`);
+    });
+  });
 
 program
   .command('status <date>')

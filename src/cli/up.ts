@@ -22,7 +22,7 @@ export const startOperatedWorker = async (config: Config, client: Client): Promi
       ...(config.ALERT_WEBHOOK_URL ? { alertWebhookUrl: config.ALERT_WEBHOOK_URL } : {}),
     },
   });
-  registerReadApi(running.metrics, running.deps.warehouse);
+  registerReadApi(running.metrics, running.deps.warehouse, config.CLIENT_ID);
   return running;
 };
 

@@ -74,6 +74,7 @@ export const startWorker = async (config: Config, extra: Partial<PipelineDeps> =
     sources: new Map([[source.id, source]]),
     timeZone: config.CLIENT_TIME_ZONE,
     workDir: config.WORK_DIR,
+    clientId: config.CLIENT_ID,
     ...(config.VALIDATE_MEMORY_LIMIT ? { validateMemoryLimit: config.VALIDATE_MEMORY_LIMIT } : {}),
     metrics,
     ...extra,

@@ -6,6 +6,7 @@ import type { DataConverter } from '@temporalio/common';
 import type { NativeConnection } from '@temporalio/worker';
 import { Worker } from '@temporalio/worker';
 import { createFileActivities, type FaultInjector } from '../activities/file-activities.js';
+import { createRestoreActivities } from '../activities/restore-activities.js';
 import { createOpsActivities, type OpsActivityDeps, type OpsMetrics } from '../activities/ops-activities.js';
 import { createStreamActivities, type StreamMetrics } from '../activities/stream-activities.js';
 import type { Landing } from '../files/landing.js';
@@ -19,6 +20,8 @@ export interface PipelineDeps {
   sources: Map<string, TransactionSource>;
   timeZone: string;
   workDir: string;
+  /** The client this worker serves (CLIENT_ID): files whose manifest names another client are rejected. */
+  clientId?: string;
   /** DuckDB memory_limit of file validation (VALIDATE_MEMORY_LIMIT). */
   validateMemoryLimit?: string;
   metrics?: StreamMetrics;
@@ -38,9 +41,11 @@ export const createActivities = (deps: PipelineDeps) => {
       warehouse: deps.warehouse,
       landing: deps.landing,
       workDir: deps.workDir,
+      ...(deps.clientId !== undefined ? { clientId: deps.clientId } : {}),
       ...(deps.validateMemoryLimit ? { validateMemoryLimit: deps.validateMemoryLimit } : {}),
       ...optional,
     }),
+    ...createRestoreActivities({ warehouse: deps.warehouse, ...(deps.clientId !== undefined ? { clientId: deps.clientId } : {}) }),
     ...createStreamActivities({
       warehouse: deps.warehouse,
       sources: deps.sources,

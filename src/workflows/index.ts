@@ -3,3 +3,4 @@ export { fileWorkflow } from './file-workflow.js';
 export { streamWorkflow } from './stream-workflow.js';
 export { dailyWorkflow } from './daily-workflow.js';
 export { landingWorkflow } from './landing-workflow.js';
+export { restoreWorkflow } from './restore-workflow.js';

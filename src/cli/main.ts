@@ -164,7 +164,11 @@ program
         staticSummary: `Restore ${date} to version ${options.toVersion}, requested by ${options.by}`,
       });
       console.log(`follow it: ${handle.workflowId}`);
-      const r = await handle.result();
+      const r = await handle.result().catch((error: unknown) => {
+        let cause = error;
+        while (cause instanceof Error && cause.cause instanceof Error) cause = cause.cause;
+        throw new Error(`restore failed: ${cause instanceof Error ? cause.message : String(cause)}`);
+      });
       console.log(`${date}: version ${r.fromVersion} replaced by version ${r.toVersion}, holding the rows of version ${r.restoredVersion}`);
       console.log(`rows ${r.rowsBefore} → ${r.rowsAfter}; ${r.diffCount} transaction(s) differ (npm run cli -- report ${date})`);
     });

@@ -29,7 +29,7 @@ export const connectionOptions = (config: Config): NativeConnectionOptions => ({
  * The simulated feed must start at the same instant after a restart, or its offsets would be re-timed:
  * the first start records it in the work directory.
  */
-export const simulatedSource = async (config: Config, now = Date.now()): Promise<TransactionSource> => {
+export const simulatedSource = async (config: Config, now = Date.now()): Promise<SimulatedFeed> => {
   const statePath = join(config.WORK_DIR, 'simulated-feed.json');
   let state: { startMs: number; businessDate: string };
   try {

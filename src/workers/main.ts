@@ -12,7 +12,6 @@ import { businessDateOfInstant } from '../domain/dates.js';
 import { LocalDirLanding } from '../files/landing.js';
 import { PipelineMetrics } from '../ops/metrics.js';
 import { SimulatedFeed } from '../sources/simulated-feed.js';
-import type { TransactionSource } from '../sources/source.js';
 import { openWarehouse } from '../warehouse/open.js';
 import { createPipelineWorker, type PipelineDeps } from './pipeline-worker.js';
 

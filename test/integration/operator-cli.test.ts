@@ -8,6 +8,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
+import { parse } from 'csv-parse/sync';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateFile } from '../../src/files/generate.js';
 import { httpReader, type WarehouseReader } from '../../src/ops/read-api.js';
@@ -116,6 +117,22 @@ describe('operator flows through the CLI and the landing watcher', () => {
       [0, 1, newer.fileId],
       [1, 2, older.fileId],
     ]);
+  });
+
+  it("`cli generate` builds a reconciliation from the simulated feed's transactions for the date and prints the differences it put in", async () => {
+    const feedState = JSON.parse(readFileSync(join(root, 'work', 'simulated-feed.json'), 'utf8')) as { businessDate: string };
+    const outbox = join(root, 'outbox');
+    const generated = await cli('generate', '--date', feedState.businessDate, '--sequence', '5', '--dir', outbox);
+    expect(generated.code, generated.out).toBe(0);
+    expect(generated.out).toMatch(new RegExp(`from the simulated feed sim:${clientId}:p0 through .*: (\\d+) transaction\\(s\\) for ${feedState.businessDate}`));
+    expect(generated.out).toMatch(/only in the file \(missed by the stream\): 3 — file-only-\d{8}-1, file-only-\d{8}-2, file-only-\d{8}-3/);
+    expect(generated.out).toMatch(/amount changed: 2 — sim-42-\d+ [-\d.]+ → [-\d.]+, sim-42-\d+/);
+    expect(generated.out).toMatch(/only in the stream \(left out of the file\): 1 — sim-42-\d+/);
+    const truth = Number(/: (\d+) transaction\(s\) for/.exec(generated.out)?.[1]);
+    const csv = readFileSync(join(outbox, readdirSync(outbox).find((n) => n.endsWith('.csv')) ?? ''), 'utf8');
+    const ids = (parse(csv, { columns: true }) as Array<{ transaction_id: string }>).map((r) => r.transaction_id);
+    expect(ids.length).toBe(truth - 1 + 3);
+    expect(ids.filter((id) => id.startsWith('sim-42-')).length).toBe(truth - 1);
   });
 
   it('`cli restore` brings back an earlier version as the next one, records it, and reports against the version it replaced', async () => {

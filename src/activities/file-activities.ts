@@ -115,7 +115,7 @@ export const createFileActivities = ({ warehouse, landing, workDir, clientId, va
       });
     },
 
-    /** `clientId`: the client the landing area serves (the workflow's input); the manifest must name it. */
+    /** `clientId`: the client the landing area serves (the workflow's input); it and the manifest must be the worker's. */
     async validateFile(input: FileRef & { from: StoredIn; today?: string; clientId?: string }): Promise<
       | { ok: true; normalizedCsvPath: string; rows: number; kind: FileKind; covers: string[]; sequence: number }
       | { ok: false; issueCount: number; summary: string; reportPath: string }
@@ -130,7 +130,6 @@ export const createFileActivities = ({ warehouse, landing, workDir, clientId, va
           const issue = { source: input.fileId, line: null, field: null, reason: `data file is missing from ${landing.location}` };
           return reject(dir, input.fileId, { issueCount: 1, issues: [issue] });
         }
-        const served = clientId ?? input.clientId;
         if (clientId !== undefined && input.clientId !== undefined && input.clientId !== clientId) {
           await data.release();
           const reason = `the file workflow was started for client "${input.clientId}", but this worker serves "${clientId}"`;
@@ -146,7 +145,8 @@ export const createFileActivities = ({ warehouse, landing, workDir, clientId, va
             // DuckDB stages the validator's Parquet as is; a BigQuery load job reads the CSV.
             normalizedFormat: warehouse.engine === 'duckdb' ? 'parquet' : 'csv',
             ...(input.today ? { today: input.today } : {}),
-            ...(served !== undefined ? { clientId: served } : {}),
+            // The worker's client (CLIENT_ID); the landing area's (the input's) has been checked against it above.
+            ...(clientId !== undefined ? { clientId } : {}),
             ...(validateMemoryLimit ? { memoryLimit: validateMemoryLimit } : {}),
             onProgress: (p) => ctx.heartbeat(p),
           });

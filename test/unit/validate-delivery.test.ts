@@ -65,21 +65,22 @@ describe('a data file whose bytes are not what its name says', () => {
 });
 
 describe('the client a file belongs to', () => {
-  const file = async (name: string, clientId: string) => {
-    const dir = join(root, name);
-    const generated = await generateFile({ dir, kind: 'reconciliation', covers: ['2026-11-21'], rows: 20, sequence: 2, clientId });
-    return { generated, dir, manifestText: await readFile(generated.manifestPath, 'utf8') };
-  };
-
-  test("a manifest naming another client is rejected on client_id, naming both clients", async () => {
-    const { generated, dir, manifestText } = await file('globex', 'globex');
+  /** A file written by `owner`, validated by a worker that serves acme. */
+  const validateFor = async (owner: string) => {
+    const dir = join(root, owner);
+    const generated = await generateFile({ dir, kind: 'reconciliation', covers: ['2026-11-21'], rows: 20, sequence: 2, clientId: owner });
     const result = await validateFile({
       dataPath: generated.dataPath,
-      manifestText,
+      manifestText: await readFile(generated.manifestPath, 'utf8'),
       manifestName: `${generated.fileId}.manifest.json`,
       workDir: join(dir, 'work'),
       clientId: 'acme',
     });
+    return { generated, result };
+  };
+
+  test('a manifest naming another client is rejected on client_id, naming both clients', async () => {
+    const { generated, result } = await validateFor('globex');
     expect(result.ok).toBe(false);
     if (result.ok) return;
     expect(result.issues).toEqual([
@@ -92,15 +93,8 @@ describe('the client a file belongs to', () => {
     ]);
   });
 
-  test("a manifest naming the served client passes", async () => {
-    const { generated, dir, manifestText } = await file('acme', 'acme');
-    const result = await validateFile({
-      dataPath: generated.dataPath,
-      manifestText,
-      manifestName: `${generated.fileId}.manifest.json`,
-      workDir: join(dir, 'work'),
-      clientId: 'acme',
-    });
+  test('a manifest naming the served client passes', async () => {
+    const { result } = await validateFor('acme');
     expect(result.ok).toBe(true);
     if (result.ok) await rm(result.normalizedPath, { force: true });
   });

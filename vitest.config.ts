@@ -9,6 +9,10 @@ export default defineConfig({
     testTimeout: 120_000,
     hookTimeout: 120_000,
     teardownTimeout: 60_000,
+    // Quiet on green: test names and the summary; a failing test still shows everything it logged. Worker logs
+    // reach the console (and so this filter) through test/support/test-logs.ts, at LOG_LEVEL.
+    silent: 'passed-only',
+    setupFiles: ['test/support/test-logs.ts'],
     projects: [
       {
         extends: true,

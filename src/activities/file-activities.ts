@@ -25,6 +25,8 @@ export interface FileActivityDeps {
   warehouse: Warehouse;
   landing: Landing;
   workDir: string;
+  /** The client this worker serves; a file workflow started for another client is rejected at validation. */
+  clientId?: string;
   /** DuckDB memory_limit of the validator (default DEFAULT_VALIDATE_MEMORY_LIMIT); it spills under workDir beyond. */
   validateMemoryLimit?: string;
   faults?: FaultInjector;
@@ -57,7 +59,7 @@ interface FileRef {
   sha256: string;
 }
 
-export const createFileActivities = ({ warehouse, landing, workDir, validateMemoryLimit, faults, alerts }: FileActivityDeps) => {
+export const createFileActivities = ({ warehouse, landing, workDir, clientId, validateMemoryLimit, faults, alerts }: FileActivityDeps) => {
   // One validation at a time per worker: each already uses every core and its whole memory limit, so a second at
   // once would finish no sooner and double the memory. A queued one beats while it waits.
   let validating: Promise<unknown> = Promise.resolve();
@@ -119,7 +121,8 @@ export const createFileActivities = ({ warehouse, landing, workDir, validateMemo
       });
     },
 
-    async validateFile(input: FileRef & { from: StoredIn; today?: string }): Promise<
+    /** `clientId`: the client the landing area serves (the workflow's input); it and the manifest must be the worker's. */
+    async validateFile(input: FileRef & { from: StoredIn; today?: string; clientId?: string }): Promise<
       | { ok: true; normalizedCsvPath: string; rows: number; kind: FileKind; covers: string[]; sequence: number }
       | { ok: false; issueCount: number; summary: string; reportPath: string }
     > {
@@ -133,6 +136,11 @@ export const createFileActivities = ({ warehouse, landing, workDir, validateMemo
           const issue = { source: input.fileId, line: null, field: null, reason: `data file is missing from ${landing.location}` };
           return reject(dir, input.fileId, { issueCount: 1, issues: [issue] });
         }
+        if (clientId !== undefined && input.clientId !== undefined && input.clientId !== clientId) {
+          await data.release();
+          const reason = `the file workflow was started for client "${input.clientId}", but this worker serves "${clientId}"`;
+          return reject(dir, data.dataName, { issueCount: 1, issues: [{ source: manifestName, line: null, field: 'client_id', reason }] });
+        }
         try {
           const result = await validateFile({
             dataPath: data.path,
@@ -143,6 +151,8 @@ export const createFileActivities = ({ warehouse, landing, workDir, validateMemo
             // DuckDB stages the validator's Parquet as is; a BigQuery load job reads the CSV.
             normalizedFormat: warehouse.engine === 'duckdb' ? 'parquet' : 'csv',
             ...(input.today ? { today: input.today } : {}),
+            // The worker's client (CLIENT_ID); the landing area's (the input's) has been checked against it above.
+            ...(clientId !== undefined ? { clientId } : {}),
             ...(validateMemoryLimit ? { memoryLimit: validateMemoryLimit } : {}),
             onProgress: (p) => ctx.heartbeat(p),
           });
@@ -229,8 +239,28 @@ export const createFileActivities = ({ warehouse, landing, workDir, validateMemo
       alerts?.fileNeedsOperator(input);
     },
 
+
+    /** Records the outcome; a file refused for an older sequence is kept in `refused/`, where a replay finds it. */
     async recordOutcome(input: FileRef & { outcome: FileOutcome; reason: string | null }): Promise<void> {
-      await step('record', () => warehouse.setFileOutcome(input));
+      await step('record', async () => {
+        await warehouse.setFileOutcome(input);
+        if (input.outcome !== 'refused_stale') return;
+        const run = Context.current().info.workflowExecution;
+        await landing.moveTo({
+          fileId: input.fileId,
+          area: 'refused',
+          sha256: input.sha256,
+          report: {
+            fileId: input.fileId,
+            sha256: input.sha256,
+            reason: `${input.reason ?? 'refused'} (npm run cli -- replay ${input.fileId})`,
+            issues: [],
+            issueCount: 0,
+            ...(run ? { workflowId: run.workflowId, runId: run.runId } : {}),
+            quarantinedAt: new Date().toISOString(),
+          },
+        });
+      });
     },
   };
 };

@@ -11,7 +11,7 @@ import { intakeInput } from '../files/intake.js';
 import { LocalDirLanding, type Landing, type LandingArea } from '../files/landing.js';
 import { startFileWorkflow } from './start-file.js';
 import type { Warehouse } from '../warehouse/port.js';
-import { fileLandedSignal, searchAttributes, workflowIds, type FileLanded } from '../domain/workflow-api.js';
+import { fileLandedSignal, REPLAYABLE_AREAS, searchAttributes, workflowIds, type FileLanded } from '../domain/workflow-api.js';
 
 export interface OpsActivityDeps {
   /** Starts file workflows, signals daily workflows, reads their state. */
@@ -79,11 +79,11 @@ export const createOpsActivities = ({
   fetch: fetchImpl = fetch,
   now = Date.now,
 }: OpsActivityDeps) => {
-  /** Stored deliveries of a file id (processed first, newest first); needs a directory landing. */
+  /** Stored deliveries of a file id (processed, then refused, then quarantined; newest first); needs a directory landing. */
   const storedDeliveries = async (fileId: string): Promise<Array<{ area: LandingArea; sha256: string }>> => {
     if (!(landing instanceof LocalDirLanding)) return [];
     const found: Array<{ area: LandingArea; sha256: string; at: string }> = [];
-    for (const area of ['processed', 'quarantine'] as const) {
+    for (const area of REPLAYABLE_AREAS) {
       const dirs = await readdir(join(landing.root, area, fileId)).catch(() => [] as string[]);
       for (const dir of dirs) {
         const text = await landing.readManifest(fileId, { area, sha256: dir });
@@ -98,7 +98,8 @@ export const createOpsActivities = ({
         }
       }
     }
-    return found.sort((a, b) => (a.area === b.area ? b.at.localeCompare(a.at) : a.area === 'processed' ? -1 : 1));
+    const rank = (area: LandingArea): number => REPLAYABLE_AREAS.indexOf(area);
+    return found.sort((a, b) => rank(a.area) - rank(b.area) || b.at.localeCompare(a.at));
   };
 
   return {

@@ -3,11 +3,15 @@
  * Reads of the warehouse go through the running worker's read API, or open the warehouse when none runs
  * (src/ops/read-api.ts).
  */
+import { randomUUID } from 'node:crypto';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { loadConfig, localUrl, type Config } from '../config.js';
 import { businessDateOfInstant, isCalendarDate, previousDate } from '../domain/dates.js';
+import { DEFAULT_FEED_DIFFERENCES, reconciliationFromFeed } from '../files/feed-reconciliation.js';
 import { generateFile } from '../files/generate.js';
 import { lateFilesQuery } from '../ops/late-files.js';
+import { FeedModel } from '../sources/simulated-feed.js';
+import { simulatedSource } from '../workers/main.js';
 import { openReader } from '../ops/read-api.js';
 import { dailyScheduleId, ensureDailySchedule, triggerDailySchedule } from '../ops/schedule.js';
 import { dailyStateQuery } from '../workflows/daily-workflow.js';
@@ -20,6 +24,8 @@ import {
   searchAttributes,
   streamProgressQuery,
   workflowIds,
+  type RestoreWorkflowFn,
+  type RestoreWorkflowInput,
 } from '../domain/workflow-api.js';
 import { landingStateQuery } from '../workflows/landing-workflow.js';
 import { connectClient, streamSourceId } from './context.js';
@@ -147,6 +153,33 @@ program
     });
   });
 const RECENT_LIMIT = 20;
+
+program
+  .command('restore <date>')
+  .description('Bring back an earlier version of a date as its next version (a restore workflow: busy-date guard, history, report)')
+  .requiredOption('--to-version <n>', 'the version to restore (see `status <date>`)', intArg)
+  .option('--by <name>', 'who asks (recorded in the workflow)', process.env.USER ?? 'operator')
+  .action(async (date: string, options: { toVersion: number; by: string }) => {
+    dateArg(date);
+    const c = config();
+    await withClient(async (client) => {
+      const input: RestoreWorkflowInput = { clientId: c.CLIENT_ID, eventDate: date, toVersion: options.toVersion, requestedBy: options.by };
+      const handle = await client.workflow.start<RestoreWorkflowFn>('restoreWorkflow', {
+        taskQueue: c.TASK_QUEUE,
+        workflowId: workflowIds.restore(c.CLIENT_ID, date, options.toVersion, randomUUID().slice(0, 8)),
+        args: [input],
+        staticSummary: `Restore ${date} to version ${options.toVersion}, requested by ${options.by}`,
+      });
+      console.log(`follow it: ${handle.workflowId}`);
+      const r = await handle.result().catch((error: unknown) => {
+        let cause = error;
+        while (cause instanceof Error && cause.cause instanceof Error) cause = cause.cause;
+        throw new Error(`restore failed: ${cause instanceof Error ? cause.message : String(cause)}`);
+      });
+      console.log(`${date}: version ${r.fromVersion} replaced by version ${r.toVersion}, holding the rows of version ${r.restoredVersion}`);
+      console.log(`rows ${r.rowsBefore} → ${r.rowsAfter}; ${r.diffCount} transaction(s) differ (npm run cli -- report ${date})`);
+    });
+  });
 
 program
   .command('status <date>')
@@ -333,24 +366,40 @@ schedule
 
 program
   .command('generate')
-  .description('Write a demo file (data + manifest) into the landing dir; the landing watcher picks it up')
+  .description(
+    'Write a file (data + manifest) into the landing dir; the landing watcher picks it up. A reconciliation is built from ' +
+      "the simulated feed's transactions for the date (what the stream received) plus a few stated differences",
+  )
   .addOption(new Option('--kind <kind>', 'file kind').choices(['reconciliation', 'amendment']).default('reconciliation'))
   .option('--date <date...>', "dates it covers (default: yesterday in the client's zone)")
-  .option('--rows <n>', 'data rows', intArg, 1000)
+  .option('--synthetic', 'random rows unrelated to the stream (implied by --rows, and for amendments)')
+  .option('--missed <n>', 'feed-based: transactions only in the file (the stream missed them)', intArg, DEFAULT_FEED_DIFFERENCES.missed)
+  .option('--corrected <n>', 'feed-based: amounts the file corrects', intArg, DEFAULT_FEED_DIFFERENCES.corrected)
+  .option('--stream-only <n>', 'feed-based: streamed transactions the file leaves out', intArg, DEFAULT_FEED_DIFFERENCES.streamOnly)
+  .option('--rows <n>', 'synthetic: data rows', intArg, 1000)
   .option('--sequence <n>', 'sequence (default: seconds since 1970, so it increases)', intArg)
-  .option('--seed <n>', 'seed (same seed, same rows and ids)', intArg, 1)
-  .option('--change-one', 'change the amount of the first row by 1.00 (an amendment that changes one row)')
+  .option('--seed <n>', 'synthetic: seed (same seed, same rows and ids)', intArg, 1)
+  .option('--change-one', 'synthetic: change the amount of the first row by 1.00 (an amendment that changes one row)')
   .option('--dir <dir>', 'where to write (default: LANDING_DIR)')
-  .action(async (options: { kind: 'reconciliation' | 'amendment'; date?: string[]; rows: number; sequence?: number; seed: number; changeOne?: boolean; dir?: string }) => {
+  .action(async (options: GenerateOptions, command: Command) => {
     const c = config();
     const covers = (options.date ?? [previousDate(businessDateOfInstant(Date.now(), c.CLIENT_TIME_ZONE))]).map(dateArg);
+    const dir = options.dir ?? c.LANDING_DIR;
+    const sequence = options.sequence ?? Math.floor(Date.now() / 1000);
+    const synthetic = options.synthetic === true || command.getOptionValueSource('rows') === 'cli' || options.kind === 'amendment';
+    if (!synthetic) {
+      const [date] = covers;
+      if (date === undefined || covers.length !== 1) throw new InvalidArgumentError('a reconciliation covers exactly one date');
+      await generateFromFeed(options, { date, dir, sequence });
+      return;
+    }
     const file = await generateFile({
-      dir: options.dir ?? c.LANDING_DIR,
+      dir,
       kind: options.kind,
       covers,
       rows: options.rows,
       seed: options.seed,
-      sequence: options.sequence ?? Math.floor(Date.now() / 1000),
+      sequence,
       clientId: c.CLIENT_ID,
       ...(options.changeOne
         ? { transform: (row, at) => (at.indexInDate === 0 && at.date === covers[0] ? { ...row, amount: bump(row.amount) } : row) }
@@ -359,6 +408,61 @@ program
     console.log(`${file.fileId}: ${file.manifest.row_count} rows, ${file.manifest.kind} covering ${covers.join(', ')}, sequence ${file.manifest.sequence}`);
     console.log(`written to ${file.dataPath}`);
   });
+
+interface GenerateOptions {
+  kind: 'reconciliation' | 'amendment';
+  date?: string[];
+  synthetic?: boolean;
+  missed: number;
+  corrected: number;
+  streamOnly: number;
+  rows: number;
+  sequence?: number;
+  seed: number;
+  changeOne?: boolean;
+  dir?: string;
+}
+
+/** How far the stream has read: its cursor when the stream workflow answers, else everything the feed has emitted. */
+const streamReadThrough = async (feedHead: number): Promise<{ through: number; what: string }> => {
+  const id = workflowIds.stream(streamSourceId(config()));
+  const cursor = await withClient((client) =>
+    Promise.race([
+      client.workflow.getHandle(id).query(streamProgressQuery).then((p) => p.cursor),
+      new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 5000).unref()),
+    ]),
+  ).catch(() => undefined);
+  return cursor === undefined
+    ? { through: feedHead, what: `everything the feed has emitted (offset ${feedHead}; ${id} did not answer)` }
+    : { through: cursor, what: `the cursor of ${id} (offset ${cursor})` };
+};
+
+const generateFromFeed = async (o: GenerateOptions, at: { date: string; dir: string; sequence: number }): Promise<void> => {
+  const c = config();
+  const feed = await simulatedSource(c);
+  try {
+    const { through, what } = await streamReadThrough(feed.headAt(Date.now()));
+    const r = await reconciliationFromFeed({
+      dir: at.dir,
+      model: new FeedModel(feed.settings),
+      date: at.date,
+      through,
+      sequence: at.sequence,
+      clientId: c.CLIENT_ID,
+      differences: { missed: o.missed, corrected: o.corrected, streamOnly: o.streamOnly },
+    });
+    console.log(`${r.file.fileId}: ${r.file.manifest.row_count} rows, reconciliation covering ${at.date}, sequence ${at.sequence}`);
+    console.log(`from the simulated feed ${feed.id} through ${what}: ${r.truthRows} transaction(s) for ${at.date}`);
+    if (r.truthRows === 0) console.log(`(the feed's business date is ${feed.settings.businessDate}; its late events land on the days before)`);
+    console.log(`differences put in, which the report should show:`);
+    console.log(`  only in the file (missed by the stream): ${r.missed.length}${r.missed.length ? ` — ${r.missed.join(', ')}` : ''}`);
+    console.log(`  amount changed: ${r.corrected.length}${r.corrected.length ? ` — ${r.corrected.map((x) => `${x.transactionId} ${x.from} → ${x.to}`).join(', ')}` : ''}`);
+    console.log(`  only in the stream (left out of the file): ${r.streamOnly.length}${r.streamOnly.length ? ` — ${r.streamOnly.join(', ')}` : ''}`);
+    console.log(`written to ${r.file.dataPath}`);
+  } finally {
+    await feed.close();
+  }
+};
 
 /** Adds 1 to a decimal amount's integer part (demo files only). */
 const bump = (amount: string | null): string | null => {

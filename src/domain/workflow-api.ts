@@ -6,7 +6,13 @@ import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/commo
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { FileKind } from './contract.js';
 
-export type LandingArea = 'processed' | 'quarantine';
+/**
+ * Where a delivery is kept after its run: applied (`processed`), refused for an older sequence (`refused`, kept for
+ * an operator's replay), or rejected (`quarantine`, with its error report).
+ */
+export type LandingArea = 'processed' | 'refused' | 'quarantine';
+/** The order in which a replay looks for a file id's kept deliveries. */
+export const REPLAYABLE_AREAS: readonly LandingArea[] = ['processed', 'refused', 'quarantine'];
 /** Where to read a file from: just landed, or a kept delivery (operator replays). */
 export type StoredIn = 'incoming' | { area: LandingArea; sha256: string };
 
@@ -69,6 +75,8 @@ export const workflowIds = {
   kafkaSupervisor: (topic: string): string => `streams/kafka:${topic}`,
   daily: (clientId: string, eventDate: string): string => `daily/${clientId}/${eventDate}`,
   landing: (clientId: string): string => `landing/${clientId}`,
+  restore: (clientId: string, eventDate: string, toVersion: number, requestId: string): string =>
+    `restore/${clientId}/${eventDate}/v${toVersion}/${requestId}`,
 };
 
 /** Signals and queries of the other workflows, defined here so the CLI can use them without importing workflow code. */
@@ -190,3 +198,34 @@ export interface FileWorkflowResult {
 
 /** The file workflow's signature, for typed handles outside the workflow bundle. */
 export type FileWorkflowFn = (input: FileWorkflowInput) => Promise<FileWorkflowResult>;
+
+/**
+ * An operator's restore of a date to an earlier version (`npm run cli -- restore <date> --to-version N`, or
+ * "Start Workflow" in the Temporal UI: type `restoreWorkflow`, this object as input).
+ */
+export interface RestoreWorkflowInput {
+  clientId: string;
+  /** YYYY-MM-DD. */
+  eventDate: string;
+  /** The archived version to bring back; it becomes the date's next version. */
+  toVersion: number;
+  requestedBy?: string;
+}
+
+export type RestoreStage = 'restore' | 'publish' | 'restored' | 'rolling_back' | 'rolled_back';
+
+export interface RestoreWorkflowResult {
+  changeId: string;
+  eventDate: string;
+  /** The version that was replaced, and the new one holding the restored rows. */
+  fromVersion: number;
+  toVersion: number;
+  restoredVersion: number;
+  rowsBefore: number;
+  rowsAfter: number;
+  /** Transactions that differ from the replaced version (the report's count). */
+  diffCount: number;
+}
+
+export type RestoreWorkflowFn = (input: RestoreWorkflowInput) => Promise<RestoreWorkflowResult>;
+export const restoreProgressQuery = defineQuery<{ stage: RestoreStage; detail: string }>('restoreProgress');

@@ -38,6 +38,8 @@ export interface GenerateFileOptions {
   /** transaction_id prefix; ids are `<prefix><yyyymmdd>-<n>` so a restated date reuses the same ids. */
   idPrefix?: string;
   lineEnd?: '\n' | '\r\n';
+  /** The rows of a date, instead of generated ones (e.g. the simulated feed's transactions); `rows` is then ignored. */
+  rowsOf?: (date: string) => Iterable<GeneratedRow>;
   /** Rewrites or drops a generated row (e.g. one changed amount for an amendment); the manifest follows. */
   transform?: (row: GeneratedRow, position: { date: string; indexInDate: number }) => GeneratedRow | null;
   /** Called every ~1 MB written with the rows written so far. */
@@ -211,7 +213,8 @@ export const generateFile = async (options: GenerateFileOptions): Promise<Genera
     for (const [k, date] of options.covers.entries()) {
       const count = Math.floor(options.rows / n) + (k < options.rows % n ? 1 : 0);
       let indexInDate = 0;
-      for (const generated of generateDateRows({ date, count, seed, utcOffset, idPrefix })) {
+      const source = options.rowsOf ? options.rowsOf(date) : generateDateRows({ date, count, seed, utcOffset, idPrefix });
+      for (const generated of source) {
         const row = transform === undefined ? generated : transform(generated, { date, indexInDate });
         indexInDate++;
         if (row === null) continue;

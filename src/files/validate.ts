@@ -13,7 +13,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, mkdtemp, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, rename, rm, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { createGunzip } from 'node:zlib';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
@@ -66,6 +66,11 @@ export interface ValidateFileInput {
    * day that has not happened would seal it against the stream. Omitted: no such check.
    */
   today?: string;
+  /**
+   * The client the landing area and the worker serve. A manifest naming another client is rejected: one
+   * client's file must never change another's table. Omitted: no such check (tests of the contract alone).
+   */
+  clientId?: string;
   /**
    * Format of the normalised file: CSV (default; what a BigQuery load job reads) or Parquet (what DuckDB reads
    * fastest: the validation pass writes it anyway, so a valid file costs no further write).
@@ -164,6 +169,36 @@ export const parseManifest = (
     return { manifest: null, issues };
   }
   return { manifest: parsed.data, issues: [] };
+};
+
+/** Every gzip stream starts with these two bytes (RFC 1952). */
+const GZIP_MAGIC = [0x1f, 0x8b] as const;
+
+const startsWithGzipMagic = async (path: string): Promise<boolean> => {
+  const handle = await open(path, 'r');
+  try {
+    const { bytesRead, buffer } = await handle.read(Buffer.alloc(2), 0, 2, 0);
+    return bytesRead === 2 && buffer[0] === GZIP_MAGIC[0] && buffer[1] === GZIP_MAGIC[1];
+  } finally {
+    await handle.close();
+  }
+};
+
+/**
+ * A data file whose name and bytes disagree about compression: gzip bytes named `.csv` (read as text they are
+ * "not UTF-8", which hides the cause), or a `.csv.gz` that is not gzip at all. Null when they agree.
+ */
+const compressionMismatch = async (path: string, dataName: string, gzip: boolean): Promise<string | null> => {
+  const magic = await startsWithGzipMagic(path);
+  if (gzip && !magic) {
+    return `${dataName} is named .csv.gz but is not gzip data (it does not start with the gzip signature 1f 8b)`;
+  }
+  if (!gzip && magic) {
+    const asGzip = await scanDataFile({ path, gzip: true });
+    const broken = asGzip.gzipError === null ? '' : `, and ${asGzip.gzipError}`;
+    return `${dataName} holds gzip-compressed data but is named .csv${broken}: deliver it as ${fileStem(dataName)}.csv.gz`;
+  }
+  return null;
 };
 
 const fileStem = (name: string): string => name.replace(/\.csv(\.gz)?$/, '').replace(/\.manifest\.json$/, '');
@@ -375,6 +410,14 @@ export const validateFile = async (input: ValidateFileInput): Promise<Validation
         reason: `file_id "${manifest.file_id}" does not match the data file name ${dataName}`,
       });
     }
+    if (input.clientId !== undefined && manifest.client_id !== input.clientId) {
+      issues.add({
+        source: input.manifestName,
+        line: null,
+        field: 'client_id',
+        reason: `client_id "${manifest.client_id}" is not the client this landing area serves ("${input.clientId}"): a file for another client is never applied here`,
+      });
+    }
     if (input.today !== undefined) {
       for (const date of manifest.covers) {
         if (date > input.today) {
@@ -405,8 +448,13 @@ export const validateFile = async (input: ValidateFileInput): Promise<Validation
       reason: `sha256 of the delivered bytes is ${scan.sha256}, the manifest says ${manifest.sha256}`,
     });
   }
+  const mismatch = await compressionMismatch(input.dataPath, dataName, gzip);
+  if (mismatch !== null) {
+    issues.add({ source, line: null, field: null, reason: mismatch });
+    return fail();
+  }
   if (scan.gzipError !== null) {
-    issues.add({ source, line: null, field: null, reason: scan.gzipError });
+    issues.add({ source, line: null, field: null, reason: `${dataName}: ${scan.gzipError}` });
     return fail();
   }
   if (scan.textBytes === 0) {

@@ -23,8 +23,8 @@ const required = (query: URLSearchParams, name: string): string => {
 };
 
 /** Registers the read endpoints on the worker's metrics server. */
-export const registerReadApi = (metrics: PipelineMetrics, warehouse: Warehouse): void => {
-  metrics.routes.set('/api/ping', async () => ({ ok: true, engine: warehouse.engine }));
+export const registerReadApi = (metrics: PipelineMetrics, warehouse: Warehouse, clientId: string): void => {
+  metrics.routes.set('/api/ping', async () => ({ ok: true, engine: warehouse.engine, clientId }));
   metrics.routes.set('/api/partitions', (q) => {
     const dates = list(q.get('dates'));
     return warehouse.getPartitions(dates.length > 0 ? dates : undefined);
@@ -55,11 +55,17 @@ export const httpReader = (baseUrl: string): WarehouseReader => {
 /** Through the running worker when one answers on METRICS_ADDRESS:METRICS_PORT; otherwise the warehouse opened directly. */
 export const openReader = async (config: Config): Promise<WarehouseReader> => {
   const baseUrl = localUrl(config.METRICS_ADDRESS, config.METRICS_PORT);
-  const answered = await fetch(`${baseUrl}/api/ping`, { signal: AbortSignal.timeout(2000) }).then(
-    (r) => r.ok,
-    () => false,
+  const ping = await fetch(`${baseUrl}/api/ping`, { signal: AbortSignal.timeout(2000) }).then(
+    async (r) => (r.ok ? ((await r.json()) as { clientId?: unknown }) : null),
+    () => null,
   );
-  if (answered) return httpReader(baseUrl);
+  if (ping !== null) {
+    // Another client's worker on this port would answer with that client's warehouse: never show it as ours.
+    if (ping.clientId !== config.CLIENT_ID) {
+      throw new Error(`the worker at ${baseUrl} serves client ${String(ping.clientId)}, not ${config.CLIENT_ID}: set METRICS_PORT to ${config.CLIENT_ID}'s worker`);
+    }
+    return httpReader(baseUrl);
+  }
   const warehouse = await openWarehouse(config);
   return {
     via: config.WAREHOUSE === 'duckdb' ? `${config.DUCKDB_PATH} (no worker running)` : `BigQuery ${config.BIGQUERY_DATASET}`,

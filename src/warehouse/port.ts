@@ -227,7 +227,11 @@ export interface Warehouse {
   /** Saga compensation of publishChange. */
   unpublishChange(changeId: string): Promise<void>;
 
-  /** Brings back an archived version of a date as a new version (operator action). */
+  /**
+   * Brings back an archived version of a date as a new version (operator action). Like a replacement it is
+   * refused (CONFLICT, retry later) while the date has an unpublished change, and stays unpublished itself until
+   * `publishChange` writes its report against the version it replaced; `revertChange` undoes it.
+   */
   restoreVersion(input: RestoreInput): Promise<DateChange>;
 
   // Reads for operators, reports and tests.

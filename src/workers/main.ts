@@ -91,6 +91,7 @@ export const startWorker = async (config: Config, extra: Partial<PipelineDeps> =
     ...(config.SOURCE === 'kafka' ? kafkaDeps(config) : {}),
     timeZone: config.CLIENT_TIME_ZONE,
     workDir: config.WORK_DIR,
+    clientId: config.CLIENT_ID,
     ...(config.VALIDATE_MEMORY_LIMIT ? { validateMemoryLimit: config.VALIDATE_MEMORY_LIMIT } : {}),
     metrics,
     fileAlerts: metrics,
@@ -134,7 +135,7 @@ export const startOperatedWorker = async (config: Config, client: Client): Promi
       ...(config.ALERT_WEBHOOK_URL ? { alertWebhookUrl: config.ALERT_WEBHOOK_URL } : {}),
     },
   });
-  registerReadApi(running.metrics, running.deps.warehouse);
+  registerReadApi(running.metrics, running.deps.warehouse, config.CLIENT_ID);
   running.metrics.countLateFilesWith(config.CLIENT_ID, () => countLateFiles(client, config.CLIENT_ID));
   return running;
 };

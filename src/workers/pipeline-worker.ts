@@ -8,6 +8,7 @@ import { Worker } from '@temporalio/worker';
 import { createFileActivities, type FaultInjector, type FileAlerts } from '../activities/file-activities.js';
 import { createOpsActivities, type OpsActivityDeps } from '../activities/ops-activities.js';
 import { createSourceActivities, type SourceActivityDeps } from '../activities/source-activities.js';
+import { createRestoreActivities } from '../activities/restore-activities.js';
 import { createStreamActivities, type StreamMetrics } from '../activities/stream-activities.js';
 import type { Landing } from '../files/landing.js';
 import type { SourceLookup, TransactionSource } from '../sources/source.js';
@@ -24,6 +25,8 @@ export interface PipelineDeps {
   discoverPartitions?: SourceActivityDeps['discoverPartitions'];
   timeZone: string;
   workDir: string;
+  /** The client this worker serves (CLIENT_ID): files whose manifest names another client are rejected. */
+  clientId?: string;
   /** DuckDB memory_limit of file validation (VALIDATE_MEMORY_LIMIT). */
   validateMemoryLimit?: string;
   metrics?: StreamMetrics;
@@ -45,10 +48,12 @@ export const createActivities = (deps: PipelineDeps) => {
       warehouse: deps.warehouse,
       landing: deps.landing,
       workDir: deps.workDir,
+      ...(deps.clientId !== undefined ? { clientId: deps.clientId } : {}),
       ...(deps.validateMemoryLimit ? { validateMemoryLimit: deps.validateMemoryLimit } : {}),
       ...(deps.fileAlerts ? { alerts: deps.fileAlerts } : {}),
       ...optional,
     }),
+    ...createRestoreActivities({ warehouse: deps.warehouse, ...(deps.clientId !== undefined ? { clientId: deps.clientId } : {}) }),
     ...createStreamActivities({
       warehouse: deps.warehouse,
       sources: { get: (id) => deps.sources.get(id) ?? deps.sourceRegistry?.get(id) },

@@ -139,7 +139,12 @@ export async function fileWorkflow(input: FileWorkflowInput): Promise<FileWorkfl
   let published;
   try {
     enter('validate');
-    const validation = await steps.validateFile({ ...ref, from: input.from, ...(input.today ? { today: input.today } : {}) });
+    const validation = await steps.validateFile({
+      ...ref,
+      from: input.from,
+      clientId: input.clientId,
+      ...(input.today ? { today: input.today } : {}),
+    });
     if (!validation.ok) {
       detail = validation.summary;
       await steps.rejectFile({ ...ref, reportPath: validation.reportPath, workflowId, runId });

@@ -242,9 +242,11 @@ for (const { name, open, skip } of targets) {
     expect(dataAfter).toEqual(dataBefore);
     expect(await p.warehouse.getFile(older.fileId, older.manifest.sha256)).toMatchObject({ outcome: 'refused_stale' });
 
-    // Replay reads the kept copy; the refused file stayed in the landing area, so move it as the watcher would.
-    await p.landing.moveTo({ fileId: older.fileId, area: 'processed', sha256: older.manifest.sha256 });
-    const replayed = await p.runFile(older.fileId, { replay: true, sha256: older.manifest.sha256 });
+    // The refused file is kept in refused/, where a replay reads it.
+    const kept = { area: 'refused', sha256: older.manifest.sha256 } as const;
+    expect(await p.landing.readManifest(older.fileId)).toBeNull();
+    expect(JSON.parse((await p.landing.readManifest(older.fileId, kept)) ?? '{}')).toEqual(older.manifest);
+    const replayed = await p.runFile(older.fileId, { replay: true, ...kept });
     expect(replayed.outcome).toBe('applied');
     expect(await p.warehouse.readRows(date)).toHaveLength(4);
     expect((await p.warehouse.getPartitions([date]))[0]).toMatchObject({ status: 'amended', version: 2, sequence: 19 });

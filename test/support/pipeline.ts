@@ -11,13 +11,21 @@ import { NativeConnection, type Worker } from '@temporalio/worker';
 import type { FaultInjector, FileAlerts } from '../../src/activities/file-activities.js';
 import type { StreamMetrics } from '../../src/activities/stream-activities.js';
 import { intakeInput } from '../../src/files/intake.js';
-import { LocalDirLanding } from '../../src/files/landing.js';
+import { LocalDirLanding, type LandingArea } from '../../src/files/landing.js';
 import { startFileWorkflow } from '../../src/activities/start-file.js';
 import type { TransactionSource } from '../../src/sources/source.js';
 import { DuckDbWarehouse } from '../../src/warehouse/duckdb/duckdb-warehouse.js';
 import type { Warehouse } from '../../src/warehouse/port.js';
 import { createPipelineWorker, type PipelineDeps } from '../../src/workers/pipeline-worker.js';
 import type { FileWorkflowResult } from '../../src/workflows/file-workflow.js';
+
+/** `sha256` reads a kept delivery from `area` (processed by default) instead of the landing root. */
+export interface SubmitOptions {
+  replay?: boolean;
+  sha256?: string;
+  area?: LandingArea;
+  requestId?: string;
+}
 
 export interface TestPipeline {
   client: Client;
@@ -28,9 +36,9 @@ export interface TestPipeline {
   workDir: string;
   worker: Worker;
   /** Starts the file workflow for a landed file and returns its handle's id (or the duplicate refusal). */
-  submit: (fileId: string, opts?: { replay?: boolean; sha256?: string; requestId?: string }) => ReturnType<typeof startFileWorkflow>;
+  submit: (fileId: string, opts?: SubmitOptions) => ReturnType<typeof startFileWorkflow>;
   /** Submits and waits; resolves with the result or rejects with the workflow's failure. */
-  runFile: (fileId: string, opts?: { replay?: boolean; sha256?: string; requestId?: string }) => Promise<FileWorkflowResult>;
+  runFile: (fileId: string, opts?: SubmitOptions) => Promise<FileWorkflowResult>;
   stop: () => Promise<void>;
 }
 
@@ -85,7 +93,7 @@ export const startTestPipeline = async (opts: {
   const clientId = opts.clientId ?? `acme-${randomUUID().slice(0, 8)}`;
 
   const submit: TestPipeline['submit'] = async (fileId, o = {}) => {
-    const from = o.sha256 ? { area: 'processed' as const, sha256: o.sha256 } : 'incoming';
+    const from = o.sha256 ? { area: o.area ?? 'processed', sha256: o.sha256 } : 'incoming';
     const input = await intakeInput({ landing, fileId, clientId, from, replay: o.replay ?? false });
     return startFileWorkflow(client, taskQueue, input, o.requestId ?? randomUUID().slice(0, 8));
   };

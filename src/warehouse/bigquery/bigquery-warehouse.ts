@@ -745,6 +745,9 @@ export class BigQueryWarehouse implements Warehouse, ConsumerViews {
     return this.retrying(`restore ${input.changeId}`, async () => {
       const [current] = await this.ledgerRows([input.eventDate]);
       const currentVersion = current?.version ?? 0;
+      if (current?.pendingChange) {
+        throw new WarehouseError(`${input.eventDate} is being changed by ${current.changeId}; retry later`, 'CONFLICT');
+      }
       if (input.version >= currentVersion) {
         throw new WarehouseError(`${input.eventDate} is at version ${currentVersion}; only an earlier version can be restored`, 'INVARIANT');
       }
@@ -770,7 +773,7 @@ export class BigQueryWarehouse implements Warehouse, ConsumerViews {
         run: p.str(input.runId),
         fingerprint: p.str(await this.ledgerFingerprint([input.eventDate])),
         kind: p.str('restore'),
-        published: p.bool(true),
+        published: p.bool(false),
       };
       await this.transaction([
         this.guardStatement(params),

@@ -639,6 +639,9 @@ export class DuckDbWarehouse implements Warehouse, ConsumerViews {
     return this.transaction(async (c) => {
       const [current] = await this.ledgerRows(c, [input.eventDate]);
       const currentVersion = current?.version ?? 0;
+      if (current?.pendingChange) {
+        throw new WarehouseError(`${input.eventDate} is being changed by ${current.changeId}; retry later`, 'CONFLICT');
+      }
       if (input.version >= currentVersion) {
         throw new WarehouseError(`${input.eventDate} is at version ${currentVersion}; only an earlier version can be restored`, 'INVARIANT');
       }
@@ -705,7 +708,7 @@ export class DuckDbWarehouse implements Warehouse, ConsumerViews {
         sequence: null,
         workflowId: input.workflowId,
         runId: input.runId,
-        published: true,
+        published: false,
       });
       return change;
     }, 'file');

@@ -1,0 +1,122 @@
+/**
+ * The BigQuery stream sink: a micro-batch becomes appends to the default stream of `stream_events` (valid events),
+ * `stream_rejects` and `stream_batches` through the Storage Write API; no DML per batch. Exactly once in effect:
+ * the default stream is at-least-once (a retried batch may append its rows again), and everything downstream
+ * (classification, the freshness view) counts one row per (source_id, stream_offset) and one accepted version per
+ * transaction_id. Classification runs separately (stream-merge.ts).
+ */
+import type { BigQuery, Dataset } from '@google-cloud/bigquery';
+import type { StreamBatch, StreamBatchResult } from '../port.js';
+import { tableMetadata } from './schema.js';
+import type { RunSql } from './stream-merge.js';
+import { STREAM_TABLES, freshnessViewStatement, type TableRef } from './stream-sql.js';
+import type { AppendRow, AppendStats, RowAppender } from './storage-write.js';
+
+const DAY_MS = 86_400_000;
+
+/** DATE as the Storage Write API encodes it: days since 1970-01-01. */
+export const epochDays = (date: string): number => Date.parse(`${date}T00:00:00Z`) / DAY_MS;
+
+/**
+ * TIMESTAMP as microseconds since the epoch, UTC. The contract allows up to 9 fraction digits; BigQuery keeps 6, so
+ * digits beyond the sixth are dropped (truncated, not rounded), exactly as the DML path and DuckDB do.
+ */
+export const epochMicros = (ts: string): number => {
+  const m = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:\d{2})$/i.exec(ts);
+  if (!m) throw new Error(`not an RFC 3339 timestamp: ${JSON.stringify(ts)}`);
+  const seconds = Date.parse(`${m[1]}${m[3]}`);
+  const fraction = Number((m[2] ?? '').padEnd(6, '0').slice(0, 6));
+  return seconds * 1000 + fraction;
+};
+
+export interface SinkStats extends AppendStats {
+  batches: number;
+}
+
+export class BigQueryStreamSink {
+  readonly stats: SinkStats = { batches: 0, requests: 0, rows: 0, bytes: 0 };
+
+  constructor(
+    private readonly appender: RowAppender,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  /** Rows of `stream_events` for a batch; `received_at` is the same for the whole batch. */
+  static eventRows(batch: StreamBatch, receivedMicros: number): AppendRow[] {
+    return batch.events.map((e) => ({
+      transaction_id: e.transactionId,
+      account_id: e.accountId,
+      event_ts: epochMicros(e.eventTs),
+      event_date: epochDays(e.eventDate),
+      amount: e.amount,
+      currency: e.currency,
+      merchant_id: e.merchantId,
+      description: e.description,
+      source_id: batch.sourceId,
+      batch_id: batch.batchId,
+      stream_offset: e.offset,
+      received_at: receivedMicros,
+    }));
+  }
+
+  /**
+   * Appends the batch. The counts say what was accepted into the stream table (`inserted`: events waiting for
+   * classification); duplicates, conflicts and late arrivals are counted by the classification runs (`stream_merges`).
+   */
+  async write(batch: StreamBatch): Promise<StreamBatchResult> {
+    const received = this.now().getTime() * 1000;
+    const appended = await Promise.all([
+      this.appender.append('stream_events', BigQueryStreamSink.eventRows(batch, received)),
+      this.appender.append(
+        'stream_rejects',
+        batch.rejects.map((r) => ({
+          source_id: batch.sourceId, batch_id: batch.batchId, stream_offset: r.offset, reason: r.reason, raw: r.raw, received_at: received,
+        })),
+      ),
+    ]);
+    // The batch row last: present only when the batch's rows are.
+    const batchRow = await this.appender.append('stream_batches', [
+      {
+        batch_id: batch.batchId, source_id: batch.sourceId, from_cursor: batch.fromCursor, to_cursor: batch.toCursor,
+        inserted: batch.events.length, duplicates: 0, conflicts: 0, late: 0, rejected: batch.rejects.length,
+        unknown_fields: batch.unknownFields, written_at: received,
+      },
+    ]);
+    this.stats.batches += 1;
+    for (const s of [...appended, batchRow]) {
+      this.stats.requests += s.requests;
+      this.stats.rows += s.rows;
+      this.stats.bytes += s.bytes;
+    }
+    return {
+      inserted: batch.events.length,
+      duplicates: 0,
+      conflicts: 0,
+      late: 0,
+      rejected: batch.rejects.length,
+      alreadyApplied: false,
+      toCursor: batch.toCursor,
+    };
+  }
+}
+
+/** Runs one statement or script as a query job and returns its rows (errors raised, also the emulator's). */
+export const queryRunner =
+  (bq: BigQuery, location: string, labels: Record<string, string> = {}): RunSql =>
+  async (sql) => {
+    const [job] = await bq.createQueryJob({ query: sql, useLegacySql: false, location, labels: { role: 'stream-sink', ...labels } });
+    const [rows] = await job.getQueryResults();
+    return rows as Array<Record<string, unknown>>;
+  };
+
+/** Creates the sink's tables when missing and (re)creates the freshness view; safe at every start. */
+export const migrateStreamSink = async (dataset: Dataset, run: RunSql, t: TableRef): Promise<void> => {
+  for (const spec of STREAM_TABLES) {
+    const [exists] = await dataset.table(spec.name).exists();
+    if (exists) continue;
+    await dataset.createTable(spec.name, tableMetadata(spec)).catch((error: unknown) => {
+      if ((error as { code?: number }).code !== 409) throw error;
+    });
+  }
+  await run(freshnessViewStatement(t));
+};

@@ -10,18 +10,22 @@ import {
   freshnessViewStatement,
   lastMergeStatement,
   pendingDatesStatement,
+  sealedDatesStatement,
 } from '../../src/warehouse/bigquery/stream-sql.js';
 import { APPEND_REQUEST_LIMIT_BYTES, encodedRowBytes, splitByBytes } from '../../src/warehouse/bigquery/storage-write.js';
 import { BigQueryStreamSink, epochMicros } from '../../src/warehouse/bigquery/stream-sink.js';
 import { batchOf, tx } from '../support/warehouse-contract.js';
 
 const t = (name: string): string => `\`proj.ds.${name}\``;
-const window = { mergeId: 'm1', from: '2026-11-21T10:00:00.000000Z', to: '2026-11-21T10:01:00.000000Z', dates: ['2026-11-20', '2026-11-21'] };
+const window = { mergeId: 'm1', from: '2026-11-21T10:00:00.000000Z', to: '2026-11-21T10:01:00.000000Z', dates: ['2026-11-20', '2026-11-21'], sealedDates: [] };
 
 /** Every statement the sink, the classification and the view send (the cost model prices the same list). */
 const allStatements: Array<[string, string]> = [
   ['pending dates', pendingDatesStatement(t, window.from, window.to)],
   ['last merge', lastMergeStatement(t)],
+  ['sealed dates', sealedDatesStatement(t, window.dates)],
+  ['classification script with a sealed date', classifyScript(t, { ...window, sealedDates: ['2026-11-20'] })],
+  ['classification script with only sealed dates', classifyScript(t, { ...window, sealedDates: window.dates })],
   ['classification script', classifyScript(t, window)],
   ['empty window', emptyWindowStatement(t, window)],
   ['freshness view', freshnessViewStatement(t)],
@@ -29,7 +33,7 @@ const allStatements: Array<[string, string]> = [
 
 /** Partition filter after a partitioned table's alias: `alias.column` compared with constants only. */
 const constantFilter = (alias: string, column: string): RegExp =>
-  new RegExp(`WHERE ${alias}\\.${column} (?:IN UNNEST\\(\\[(?:DATE '[0-9-]+'(?:, )?)+\\]\\)|>= (?:TIMESTAMP|DATE_SUB|DATE)[ (][^()]*(?:\\([^()]*\\)[^()]*)*)`);
+  new RegExp(`WHERE ${alias}\\.${column} (?:IN UNNEST\\(\\[(?:DATE '[0-9-]+'(?:, )?)+\\]\\)|>= (?:TIMESTAMP_SUB|TIMESTAMP|DATE_SUB|DATE)[ (][^()]*(?:\\([^()]*\\)[^()]*)*)`);
 
 /** Each `FROM <partitioned table> <alias>` in a statement, with the text that follows it up to the next FROM. */
 const partitionedReads = (sql: string): Array<{ table: string; alias: string; rest: string }> =>
@@ -58,6 +62,12 @@ describe('bigquery stream sink statements', () => {
     }
     const events = reads.find((r) => r.table === 'stream_events');
     expect(events?.rest).toContain(`e.received_at >= TIMESTAMP '${window.from}' AND e.received_at < TIMESTAMP '${window.to}'`);
+  });
+
+  it('the classification does not read the transactions partition of a sealed date (its events are late arrivals)', () => {
+    const reads = partitionedReads(classifyScript(t, { ...window, sealedDates: ['2026-11-20'] }));
+    expect(reads.find((r) => r.table === 'transactions')?.rest).toContain(`s.event_date IN UNNEST([DATE '2026-11-21'])`);
+    expect(reads.find((r) => r.table === 'late_arrivals')?.rest).toContain(`k.event_date IN UNNEST([DATE '2026-11-20', DATE '2026-11-21'])`);
   });
 
   it('one classification run is one DML statement per table, so the 25-per-10-s limit allows a run every 0.4 s per table', () => {

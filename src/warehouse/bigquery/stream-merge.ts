@@ -14,6 +14,7 @@ import {
   emptyWindowStatement,
   lastMergeStatement,
   pendingDatesStatement,
+  sealedDatesStatement,
   type MergeWindow,
   type TableRef,
 } from './stream-sql.js';
@@ -83,7 +84,8 @@ export class StreamMerge {
         await run(emptyWindowStatement(t, { mergeId, from, to }));
         return { outcome: 'empty', from, to };
       }
-      const window: MergeWindow = { mergeId, from, to, dates };
+      const sealedDates = (await run(sealedDatesStatement(t, dates))).map((r) => String(r.event_date));
+      const window: MergeWindow = { mergeId, from, to, dates, sealedDates };
       await run(classifyScript(t, window));
       const [row] = await run(
         `SELECT events, inserted, duplicates, conflicts, late FROM ${t('stream_merges')} WHERE merge_id = '${mergeId}'`,

@@ -7,9 +7,8 @@
  */
 import type { BigQuery, Dataset } from '@google-cloud/bigquery';
 import type { StreamBatch, StreamBatchResult } from '../port.js';
-import { tableMetadata } from './schema.js';
 import type { RunSql } from './stream-merge.js';
-import { STREAM_TABLES, freshnessViewStatement, type TableRef } from './stream-sql.js';
+import { STREAM_TABLES, freshnessViewStatement, streamTableMetadata, type TableRef } from './stream-sql.js';
 import type { AppendRow, AppendStats, RowAppender } from './storage-write.js';
 
 const DAY_MS = 86_400_000;
@@ -114,7 +113,7 @@ export const migrateStreamSink = async (dataset: Dataset, run: RunSql, t: TableR
   for (const spec of STREAM_TABLES) {
     const [exists] = await dataset.table(spec.name).exists();
     if (exists) continue;
-    await dataset.createTable(spec.name, tableMetadata(spec)).catch((error: unknown) => {
+    await dataset.createTable(spec.name, streamTableMetadata(spec)).catch((error: unknown) => {
       if ((error as { code?: number }).code !== 409) throw error;
     });
   }

@@ -9,7 +9,8 @@
  */
 import { sameContent } from '../rows.js';
 import { GUARD_MARKER } from './sql.js';
-import type { FieldSpec, TableSpec } from './schema.js';
+import type { TableMetadata } from '@google-cloud/bigquery';
+import { tableMetadata, type FieldSpec, type TableSpec } from './schema.js';
 
 const f = (name: string, type: FieldSpec['type'], mode: FieldSpec['mode'] = 'REQUIRED'): FieldSpec => ({ name, type, mode });
 
@@ -25,7 +26,8 @@ export const STREAM_TABLES: TableSpec[] = [
       f('amount', 'NUMERIC'), f('currency', 'STRING'), f('merchant_id', 'STRING', 'NULLABLE'), f('description', 'STRING', 'NULLABLE'),
       f('source_id', 'STRING'), f('batch_id', 'STRING'), f('stream_offset', 'INT64'), f('received_at', 'TIMESTAMP'),
     ],
-    // By arrival, so a classification window reads only the day(s) it spans, whatever event dates it carries.
+    // By arrival hour (streamTableMetadata), so a classification window reads only the hour(s) it spans, whatever
+    // event dates it carries; classified events are kept STREAM_EVENTS_EXPIRATION_DAYS, then the partition expires.
     partitionBy: 'received_at',
     clusterBy: ['event_date', 'transaction_id'],
     description: 'Append-only stream events (Storage Write API default stream); classified by the periodic merge.',
@@ -40,6 +42,18 @@ export const STREAM_TABLES: TableSpec[] = [
     description: 'One row per classification run: its arrival window (the next run starts at window_to) and counts.',
   },
 ];
+
+export const STREAM_EVENTS_EXPIRATION_DAYS = 7;
+
+/** Table metadata of the sink's tables: `stream_events` by the hour of arrival, with an expiration. */
+export const streamTableMetadata = (spec: TableSpec): TableMetadata => {
+  const metadata = tableMetadata(spec);
+  if (spec.name !== 'stream_events') return metadata;
+  return {
+    ...metadata,
+    timePartitioning: { type: 'HOUR', field: 'received_at', expirationMs: String(STREAM_EVENTS_EXPIRATION_DAYS * 86_400_000) },
+  };
+};
 
 /** The partitioning column of each table the sink reads; every read must filter on it. */
 export const PARTITION_COLUMN: Record<string, string> = {
@@ -77,12 +91,24 @@ export interface MergeWindow {
   to: string;
   /** Event dates of the window's events (from `pendingDatesStatement`): the only partitions read or written. */
   dates: string[];
+  /**
+   * Those of `dates` sealed by a file when the run was planned: their `transactions` partitions are not read (their
+   * events are late arrivals). The script's guard fails the run if the ledger says otherwise by the time it runs.
+   */
+  sealedDates: string[];
 }
+
+/** A date whose partition holds nothing: the read of an empty date set, still a constant partition filter. */
+const NO_DATE = '1970-01-01';
 
 /** The event dates that arrived in [from, to): a small read of the window's partitions of `stream_events`. */
 export const pendingDatesStatement = (t: TableRef, from: string, to: string): string =>
   `SELECT DISTINCT CAST(e.event_date AS STRING) AS event_date
    FROM ${t('stream_events')} e WHERE e.received_at >= ${tsLit(from)} AND e.received_at < ${tsLit(to)}`;
+
+/** Which of a window's event dates are sealed (the ledger is small and not partitioned). */
+export const sealedDatesStatement = (t: TableRef, dates: string[]): string =>
+  `SELECT CAST(event_date AS STRING) AS event_date FROM ${t('partition_ledger')} WHERE sealed AND event_date IN ${datesLit(dates)}`;
 
 /** Where the last classification run stopped (the start of the next window). */
 export const lastMergeStatement = (t: TableRef): string =>
@@ -98,6 +124,10 @@ export const lastMergeStatement = (t: TableRef): string =>
 export const classifyScript = (t: TableRef, w: MergeWindow): string => {
   if (w.dates.length === 0) throw new Error('a classification window without events needs no script');
   const dates = datesLit(w.dates);
+  const sealedSet = new Set(w.sealedDates);
+  const openDates = w.dates.filter((d) => !sealedSet.has(d));
+  const open = datesLit(openDates.length > 0 ? openDates : [NO_DATE]);
+  const assumedSealed = w.dates.filter((d) => sealedSet.has(d)).join(':');
   const from = tsLit(w.from);
   const to = tsLit(w.to);
   const classified = `
@@ -112,7 +142,7 @@ export const classifyScript = (t: TableRef, w: MergeWindow): string => {
       FROM win w),
     stored AS (
       SELECT ${EVENT_CONTENT.map((c) => `s.${c}`).join(', ')}
-      FROM ${t('transactions')} s WHERE s.event_date IN ${dates} AND s.transaction_id IN (SELECT transaction_id FROM win)),
+      FROM ${t('transactions')} s WHERE s.event_date IN ${open} AND s.transaction_id IN (SELECT transaction_id FROM win)),
     kept AS (
       SELECT ${EVENT_CONTENT.map((c) => `k.${c}`).join(', ')}
       FROM ${t('late_arrivals')} k WHERE k.event_date IN ${dates} AND k.transaction_id IN (SELECT transaction_id FROM win)
@@ -143,6 +173,8 @@ export const classifyScript = (t: TableRef, w: MergeWindow): string => {
     `UPDATE ${t('write_fence')} SET touched_at = CURRENT_TIMESTAMP() WHERE id = 1`,
     `SELECT IF(COALESCE((SELECT MAX(window_to) FROM ${t('stream_merges')}), TIMESTAMP '1970-01-01T00:00:00Z') <> ${from},
                ERROR('${GUARD_MARKER}: classification window moved'), 0)`,
+    `SELECT IF((SELECT COALESCE(STRING_AGG(CAST(event_date AS STRING), ':' ORDER BY event_date), '') FROM ${t('partition_ledger')}
+                WHERE sealed AND event_date IN ${dates}) <> '${assumedSealed}', ERROR('${GUARD_MARKER}: sealed dates moved'), 0)`,
     classified,
     `INSERT INTO ${t('transactions')} (${EVENT_COLUMNS}, status, partition_version, source_kind, source_id, change_id, written_at)
      SELECT ${EVENT_COLUMNS}, 'provisional', 0, 'stream', batch_id, NULL, CURRENT_TIMESTAMP() FROM classified WHERE outcome = 'insert'`,
@@ -158,23 +190,26 @@ export const classifyScript = (t: TableRef, w: MergeWindow): string => {
 };
 
 /** A window with no events still moves the watermark (one small row), so the next window stays short. */
-export const emptyWindowStatement = (t: TableRef, w: Omit<MergeWindow, 'dates'>): string =>
+export const emptyWindowStatement = (t: TableRef, w: Pick<MergeWindow, 'mergeId' | 'from' | 'to'>): string =>
   `INSERT INTO ${t('stream_merges')} (merge_id, window_from, window_to, event_dates, events, inserted, duplicates, conflicts, late, merged_at)
    SELECT ${idLit(w.mergeId)}, ${tsLit(w.from)}, ${tsLit(w.to)}, '', 0, 0, 0, 0, 0, CURRENT_TIMESTAMP()
    FROM UNNEST([1]) WHERE COALESCE((SELECT MAX(window_to) FROM ${t('stream_merges')}), TIMESTAMP '1970-01-01T00:00:00Z') = ${tsLit(w.from)}`;
 
 /**
  * What operations reads: `transactions` plus the events not yet classified, first arrival per id, left out when the
- * id is already stored or the date is sealed. Both sides read only recent partitions (`freshDays`), so a dashboard
- * query costs the same on day 1 and day 300; older dates show their classified rows only.
+ * id is already stored or the date is sealed. Both sides read only recent partitions (`freshDays` of event dates,
+ * `pendingHours` of arrivals: far more than the classification's lag), so a dashboard query costs the same on day 1
+ * and day 300; older dates show their classified rows only.
  */
-export const freshnessViewStatement = (t: TableRef, freshDays = 2): string => {
+export const freshnessViewStatement = (t: TableRef, freshDays = 2, pendingHours = 2): string => {
   if (!Number.isInteger(freshDays) || freshDays < 1 || freshDays > 7) throw new Error(`freshDays out of range: ${freshDays}`);
+  if (!Number.isInteger(pendingHours) || pendingHours < 1 || pendingHours > 48) throw new Error(`pendingHours out of range: ${pendingHours}`);
   const since = `DATE_SUB(CURRENT_DATE(), INTERVAL ${freshDays} DAY)`;
   return `CREATE OR REPLACE VIEW ${t('operations_fresh')} AS
     WITH pending AS (
       SELECT ${EVENT_COLUMNS}, e.batch_id
-      FROM ${t('stream_events')} e WHERE e.received_at >= TIMESTAMP(${since}) AND e.event_date >= ${since}
+      FROM ${t('stream_events')} e WHERE e.received_at >= TIMESTAMP_SUB(CURRENT_TIMESTAMP(), INTERVAL ${pendingHours} HOUR)
+        AND e.event_date >= ${since}
         AND e.received_at >= (SELECT COALESCE(MAX(window_to), TIMESTAMP '1970-01-01T00:00:00Z') FROM ${t('stream_merges')})
       QUALIFY ROW_NUMBER() OVER (PARTITION BY e.transaction_id ORDER BY e.received_at, e.source_id, e.stream_offset) = 1),
     recent AS (

@@ -39,15 +39,21 @@ export const STREAM_TABLES: TableSpec[] = [
       f('events', 'INT64'), f('inserted', 'INT64'), f('duplicates', 'INT64'), f('conflicts', 'INT64'), f('late', 'INT64'),
       f('merged_at', 'TIMESTAMP'),
     ],
+    // Partitioned by day with an expiration (streamTableMetadata): read whole, it holds at most 30 days of runs.
     description: 'One row per classification run: its arrival window (the next run starts at window_to) and counts.',
   },
 ];
 
 export const STREAM_EVENTS_EXPIRATION_DAYS = 7;
+/** Runs are kept this long: the log (read whole for its last window) stays the same size whatever the table's age. */
+export const STREAM_MERGES_EXPIRATION_DAYS = 30;
 
 /** Table metadata of the sink's tables: `stream_events` by the hour of arrival, with an expiration. */
 export const streamTableMetadata = (spec: TableSpec): TableMetadata => {
   const metadata = tableMetadata(spec);
+  if (spec.name === 'stream_merges') {
+    return { ...metadata, timePartitioning: { type: 'DAY', field: 'merged_at', expirationMs: String(STREAM_MERGES_EXPIRATION_DAYS * 86_400_000) } };
+  }
   if (spec.name !== 'stream_events') return metadata;
   return {
     ...metadata,

@@ -144,5 +144,35 @@ if (!runnable) {
       expect(Number(merges[0]?.n)).toBe(1);
       await g.appender.close();
     });
+
+    it('through the adapter: a batch is visible at once in operations_fresh (first arrival per id), and as provisional rows after classification', async () => {
+      const datasetId = `sink_${process.pid}_${Date.now()}_${datasets.length}`;
+      datasets.push(datasetId);
+      const w = await BigQueryWarehouse.open({
+        projectId, datasetId, location: 'US', apiEndpoint: endpoint,
+        streamSink: { grpcEndpoint: `127.0.0.1:${grpcPort}`, mergeEveryMs: 0, settleMs: 0 },
+      });
+      try {
+        const today = new Date().toISOString().slice(0, 10);
+        const result = await w.writeStreamBatch(batchOf('w1', [tx('p', today, '5'), tx('q', today, '6'), tx('p', today, '5')], 0));
+        expect(result).toMatchObject({ inserted: 3, alreadyApplied: false });
+        const run = queryRunner(new BigQuery({ projectId, apiEndpoint: endpoint, authClient, location: 'US' }), 'US');
+        const fresh = async (): Promise<unknown[]> =>
+          (await run(`SELECT transaction_id, freshness FROM \`${projectId}.${datasetId}.operations_fresh\` ORDER BY transaction_id`)).map((r) => [
+            r.transaction_id,
+            r.freshness,
+          ]);
+        expect(await fresh()).toEqual([['p', 'pending'], ['q', 'pending']]);
+        expect(await w.readRows(today)).toEqual([]);
+
+        const outcome = await w.streamPath?.merge.tick();
+        expect(outcome).toMatchObject({ outcome: 'merged', counts: { events: 3, inserted: 2, duplicates: 1 } });
+        expect((await w.readRows(today)).map((r) => [r.transactionId, r.status])).toEqual([['p', 'provisional'], ['q', 'provisional']]);
+        expect(await fresh()).toEqual([['p', 'classified'], ['q', 'classified']]);
+        expect((await w.countSideTables()).batches).toBe(1);
+      } finally {
+        await w.close();
+      }
+    });
   });
 }

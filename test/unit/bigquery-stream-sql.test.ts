@@ -14,6 +14,7 @@ import {
 } from '../../src/warehouse/bigquery/stream-sql.js';
 import { APPEND_REQUEST_LIMIT_BYTES, encodedRowBytes, splitByBytes } from '../../src/warehouse/bigquery/storage-write.js';
 import { BigQueryStreamSink, epochMicros } from '../../src/warehouse/bigquery/stream-sink.js';
+import { loadConfig } from '../../src/config.js';
 import { batchOf, tx } from '../support/warehouse-contract.js';
 
 const t = (name: string): string => `\`proj.ds.${name}\``;
@@ -95,5 +96,18 @@ describe('bigquery stream sink statements', () => {
     expect(epochMicros('2026-11-21T23:59:58.123456789-05:00')).toBe(Date.parse('2026-11-22T04:59:58.123Z') * 1000 + 456);
     expect(epochMicros('2026-11-21T00:00:00Z')).toBe(Date.parse('2026-11-21T00:00:00Z') * 1000);
     expect(epochMicros('2026-11-21T00:00:00.5Z')).toBe(Date.parse('2026-11-21T00:00:00Z') * 1000 + 500_000);
+  });
+});
+
+describe('bigquery stream sink configuration', () => {
+  const base = { WAREHOUSE: 'bigquery', BIGQUERY_PROJECT: 'local-project', BIGQUERY_EMULATOR_ENDPOINT: 'http://127.0.0.1:9050' };
+
+  it('defaults to the Storage Write sink, and refuses an emulator without its gRPC endpoint, naming the variable', () => {
+    expect(() => loadConfig(base)).toThrow(/BIGQUERY_STORAGE_GRPC_ENDPOINT: is required/);
+    expect(loadConfig({ ...base, BIGQUERY_STORAGE_GRPC_ENDPOINT: '127.0.0.1:9060' })).toMatchObject({
+      BIGQUERY_STREAM_SINK: 'storage-write',
+      BIGQUERY_MERGE_EVERY_MS: 60_000,
+    });
+    expect(loadConfig({ ...base, BIGQUERY_STREAM_SINK: 'dml' }).BIGQUERY_STREAM_SINK).toBe('dml');
   });
 });

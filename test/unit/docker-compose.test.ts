@@ -97,6 +97,8 @@ describe('docker-compose.yml', () => {
       BIGQUERY_PROJECT: '${BIGQUERY_PROJECT:-}',
       BIGQUERY_DATASET: '${BIGQUERY_DATASET:-transactions}',
       BIGQUERY_EMULATOR_ENDPOINT: '${BIGQUERY_EMULATOR_ENDPOINT:-}',
+      BIGQUERY_STREAM_SINK: '${BIGQUERY_STREAM_SINK:-storage-write}',
+      BIGQUERY_STORAGE_GRPC_ENDPOINT: '${BIGQUERY_STORAGE_GRPC_ENDPOINT:-}',
       GOOGLE_APPLICATION_CREDENTIALS: '/run/secrets/gcp-credentials.json',
       WORKFLOW_BUNDLE: '${WORKFLOW_BUNDLE:-/app/dist/workflow-bundle.js}',
     });

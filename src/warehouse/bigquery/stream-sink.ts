@@ -7,9 +7,9 @@
  */
 import type { BigQuery, Dataset } from '@google-cloud/bigquery';
 import type { StreamBatch, StreamBatchResult } from '../port.js';
-import type { RunSql } from './stream-merge.js';
+import { StreamMerge, startMergeLoop, type RunSql } from './stream-merge.js';
 import { STREAM_TABLES, freshnessViewStatement, streamTableMetadata, type TableRef } from './stream-sql.js';
-import type { AppendRow, AppendStats, RowAppender } from './storage-write.js';
+import { StorageWriteAppender, type AppendRow, type AppendStats, type RowAppender } from './storage-write.js';
 
 const DAY_MS = 86_400_000;
 
@@ -119,3 +119,62 @@ export const migrateStreamSink = async (dataset: Dataset, run: RunSql, t: TableR
   }
   await run(freshnessViewStatement(t));
 };
+
+export interface StreamPathOptions {
+  projectId: string;
+  datasetId: string;
+  location: string;
+  /** host:port of the emulator's Storage Write gRPC endpoint; production leaves it out. */
+  grpcEndpoint?: string;
+  /** Classification cadence; 0 runs no loop in this process (another worker classifies). Default 60 s. */
+  mergeEveryMs?: number;
+  settleMs?: number;
+  /** Called after each classification run (metrics, logs). */
+  onMerge?: Parameters<typeof startMergeLoop>[2];
+}
+
+/** The sink, its appender and its classification loop, as the BigQuery adapter composes them. */
+export class BigQueryStreamPath {
+  readonly sink: BigQueryStreamSink;
+  readonly merge: StreamMerge;
+  private readonly appender: StorageWriteAppender;
+  private readonly run: RunSql;
+  private loop: { stop: () => Promise<void> } | undefined;
+
+  constructor(
+    private readonly bq: BigQuery,
+    private readonly t: TableRef,
+    private readonly options: StreamPathOptions,
+  ) {
+    this.appender = new StorageWriteAppender({
+      projectId: options.projectId,
+      datasetId: options.datasetId,
+      ...(options.grpcEndpoint ? { grpcEndpoint: options.grpcEndpoint } : {}),
+    });
+    this.sink = new BigQueryStreamSink(this.appender);
+    this.run = queryRunner(bq, options.location);
+    this.merge = new StreamMerge({
+      run: this.run,
+      t,
+      runIdPrefix: `merge-${process.pid}`,
+      ...(options.settleMs !== undefined ? { settleMs: options.settleMs } : {}),
+    });
+  }
+
+  /** Creates the sink's tables and view, then starts the classification loop. */
+  async migrate(): Promise<void> {
+    await migrateStreamSink(this.bq.dataset(this.options.datasetId, { location: this.options.location }), this.run, this.t);
+    const every = this.options.mergeEveryMs ?? 60_000;
+    if (every > 0 && !this.loop) this.loop = startMergeLoop(this.merge, every, this.options.onMerge);
+  }
+
+  write(batch: StreamBatch): Promise<StreamBatchResult> {
+    return this.sink.write(batch);
+  }
+
+  async close(): Promise<void> {
+    await this.loop?.stop();
+    this.loop = undefined;
+    await this.appender.close();
+  }
+}

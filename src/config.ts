@@ -48,6 +48,8 @@ export const configSchema = z
     BIGQUERY_STORAGE_GRPC_ENDPOINT: z.string().regex(/^[A-Za-z0-9.-]+:\d{1,5}$/, 'must be host:port').optional(),
     /** Classification cadence of the stream sink; 0: this worker runs no classification loop. */
     BIGQUERY_MERGE_EVERY_MS: z.coerce.number().int().min(0).default(60_000),
+    /** Task-queue activity rate limit with WAREHOUSE=bigquery (stream batches run as regular activities there). */
+    BIGQUERY_STREAM_ACTIVITIES_PER_SECOND: z.coerce.number().positive().default(50),
 
     CLIENT_ID: z.string().regex(/^[A-Za-z0-9._:-]{1,64}$/).default('acme'),
     CLIENT_TIME_ZONE: timeZone.default('America/New_York'),

@@ -87,6 +87,7 @@ export const startWorker = async (config: Config, extra: Partial<PipelineDeps> =
     deps,
     ...(dataConverter ? { dataConverter } : {}),
     ...(config.WORKFLOW_BUNDLE ? { workflowBundlePath: config.WORKFLOW_BUNDLE } : {}),
+    ...(config.WAREHOUSE === 'bigquery' ? { maxTaskQueueActivitiesPerSecond: config.BIGQUERY_STREAM_ACTIVITIES_PER_SECOND } : {}),
   });
   const done = worker.run().finally(async () => {
     await connection.close();

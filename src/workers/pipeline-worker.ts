@@ -67,6 +67,8 @@ export const createPipelineWorker = async (input: {
   taskQueue: string;
   deps: PipelineDeps;
   maxConcurrentActivityTaskExecutions?: number;
+  /** Task-queue-wide activity rate limit (BigQuery: bounds stream appends and their quota use across workers). */
+  maxTaskQueueActivitiesPerSecond?: number;
   /** Payload encryption (src/codec): the same converter every client of the pipeline uses. */
   dataConverter?: DataConverter;
   /** A prebuilt workflow bundle (WORKFLOW_BUNDLE); unset: compiled from the sources in a child process. */
@@ -80,4 +82,5 @@ export const createPipelineWorker = async (input: {
     ...(input.dataConverter ? { dataConverter: input.dataConverter } : {}),
     activities: createActivities(input.deps),
     maxConcurrentActivityTaskExecutions: input.maxConcurrentActivityTaskExecutions ?? 20,
+    ...(input.maxTaskQueueActivitiesPerSecond !== undefined ? { maxTaskQueueActivitiesPerSecond: input.maxTaskQueueActivitiesPerSecond } : {}),
   });

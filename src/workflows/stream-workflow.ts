@@ -7,6 +7,7 @@ import {
   allHandlersFinished,
   condition,
   continueAsNew,
+  proxyActivities,
   proxyLocalActivities,
   setHandler,
   sleep,
@@ -43,6 +44,12 @@ export interface StreamWorkflowInput {
   generation?: number;
   /** Carried across continue-as-new so the progress query keeps answering "when was the last write". */
   lastBatchAt?: string | null;
+  /**
+   * How a micro-batch runs: 'local' (default; DuckDB: a short local activity in this worker) or 'regular' (BigQuery:
+   * a multi-second remote write, scheduled by the server, retried server-side and held to the task queue's
+   * activity rate limit, `maxTaskQueueActivitiesPerSecond` of the worker).
+   */
+  activityKind?: 'local' | 'regular';
 }
 
 export const emptyCounters = (): StreamCounters => ({
@@ -63,11 +70,14 @@ export const emptyCounters = (): StreamCounters => ({
  * A worker that dies mid-batch loses its workflow task; the next worker reruns the batch, which the warehouse
  * recognises by its id.
  */
-const { processBatch } = proxyLocalActivities<ReturnType<typeof createStreamActivities>>({
+const batchRetry = { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '30s', nonRetryableErrorTypes: ['WarehouseInvariant'] };
+const local = proxyLocalActivities<ReturnType<typeof createStreamActivities>>({
   startToCloseTimeout: '1m',
   localRetryThreshold: '10s',
-  retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '30s', nonRetryableErrorTypes: ['WarehouseInvariant'] },
+  retry: batchRetry,
 });
+/** BigQuery: appends take seconds and count against quotas; the server schedules, rate-limits and retries them. */
+const regular = proxyActivities<ReturnType<typeof createStreamActivities>>({ startToCloseTimeout: '2m', retry: batchRetry });
 
 /** Longest wait for events inside one activity: bounds how long a signal waits to be handled. */
 const MAX_WAIT_IN_ACTIVITY_MS = 500;
@@ -90,6 +100,7 @@ export async function streamWorkflow(input: StreamWorkflowInput): Promise<Stream
   let lastBatchAt: string | null = input.lastBatchAt ?? null;
   let batchesThisRun = 0;
   const generation = input.generation ?? 0;
+  const { processBatch } = input.activityKind === 'regular' ? regular : local;
 
   const progress = (): StreamProgress => ({
     sourceId: input.sourceId,

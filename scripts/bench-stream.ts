@@ -7,6 +7,7 @@
  *    is what Temporal costs.
  *
  *   npm run bench:stream -- [--rate 25000] [--seconds 30] [--max-rows 5000] [--max-wait-ms 100] [--backlog 300000] [--memory-limit 256MB]
+ *   npm run bench:stream -- --warehouse bigquery [--events 100000] [--max-rows 10000] [--merge-every-ms 5000]
  *
  * Starts its own Temporal dev server on a free port (scripts/temporal.sh) and stops it at the end.
  */
@@ -35,6 +36,10 @@ const { values: args } = parseArgs({
     'max-wait-ms': { type: 'string', default: '100' },
     backlog: { type: 'string', default: '300000' },
     'memory-limit': { type: 'string' },
+    /** duckdb (default) or bigquery (the emulator, Storage Write sink: scripts/bench-stream-bigquery.ts). */
+    warehouse: { type: 'string', default: 'duckdb' },
+    events: { type: 'string', default: '100000' },
+    'merge-every-ms': { type: 'string', default: '5000' },
   },
 });
 const RATE = Number(args.rate);
@@ -160,6 +165,12 @@ const row = (name: string, f: RunFigures): string =>
   `  freshness p50 ${Math.round(f.p50Ms).toString().padStart(5)} ms  p99 ${Math.round(f.p99Ms).toString().padStart(5)} ms  max ${Math.round(f.maxMs).toString().padStart(5)} ms`;
 
 const main = async (): Promise<void> => {
+  if (args.warehouse === 'bigquery') {
+    const { benchBigQuery } = await import('./bench-stream-bigquery.js');
+    await benchBigQuery({ events: Number(args.events), maxRows: MAX_ROWS, mergeEveryMs: Number(args['merge-every-ms']) });
+    return;
+  }
+  if (args.warehouse !== 'duckdb') throw new Error(`--warehouse must be duckdb or bigquery, got ${String(args.warehouse)}`);
   console.log(`stream benchmark: DuckDB file warehouse, simulated feed, maxRows ${MAX_ROWS}, maxWaitMs ${MAX_WAIT_MS}, memory_limit ${args['memory-limit'] ?? 'default'}`);
   const server = await startTemporal();
   await workflowBundle();

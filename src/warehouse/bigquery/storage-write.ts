@@ -96,6 +96,9 @@ export class StorageWriteAppender implements RowAppender {
         // An emulator needs no credentials; a fixed token keeps the client from looking for real ones.
         // google-gax pins its own copy of google-auth-library; the client only calls getRequestHeaders on it.
         authClient: emulatorAuth() as unknown as NonNullable<ClientOptions['authClient']>,
+        // The client pings every 30 s; the emulator's gRPC server allows one ping per 5 minutes and then ends the
+        // connection ("Bandwidth exhausted or memory limit exceeded"). BigQuery itself accepts the client's pings.
+        'grpc.keepalive_time_ms': 300_000,
       });
     } else {
       this.client = new managedwriter.WriterClient({ projectId: options.projectId });
@@ -113,6 +116,12 @@ export class StorageWriteAppender implements RowAppender {
         const destinationTable = this.tablePath(table);
         const streamId = `${destinationTable}/streams/_default`;
         const connection = await this.client.createStreamConnection({ streamId, destinationTable });
+        // A broken connection fails its pending appends (the caller retries, duplicates are removed downstream) and
+        // is dropped, so the next append opens a new one. Without a listener the error would end the process.
+        connection.on('error', () => {
+          if (this.writers.get(table) === open) this.writers.delete(table);
+          connection.close();
+        });
         const stream = await this.client.getWriteStream({ streamId, view: protos.google.cloud.bigquery.storage.v1.WriteStreamView.FULL });
         if (!stream.tableSchema) throw new Error(`no table schema for ${destinationTable}`);
         const protoDescriptor = adapt.convertStorageSchemaToProto2Descriptor(stream.tableSchema, 'root');

@@ -8,7 +8,7 @@
 import type { BigQuery, Dataset } from '@google-cloud/bigquery';
 import type { StreamBatch, StreamBatchResult } from '../port.js';
 import { StreamMerge, startMergeLoop, type RunSql } from './stream-merge.js';
-import { STREAM_TABLES, freshnessViewStatement, streamTableMetadata, type TableRef } from './stream-sql.js';
+import { STREAM_TABLES, dmlTargets, freshnessViewStatement, streamTableMetadata, type TableRef } from './stream-sql.js';
 import { StorageWriteAppender, type AppendRow, type AppendStats, type RowAppender } from './storage-write.js';
 
 const DAY_MS = 86_400_000;
@@ -133,8 +133,15 @@ export interface StreamPathOptions {
   onMerge?: Parameters<typeof startMergeLoop>[2];
 }
 
+/** Statements the stream path sent: all, and data-modifying ones per target table (what the DML limit counts). */
+export interface StatementStats {
+  statements: number;
+  dmlByTable: Record<string, number>;
+}
+
 /** The sink, its appender and its classification loop, as the BigQuery adapter composes them. */
 export class BigQueryStreamPath {
+  readonly statementStats: StatementStats = { statements: 0, dmlByTable: {} };
   readonly sink: BigQueryStreamSink;
   readonly merge: StreamMerge;
   private readonly appender: StorageWriteAppender;
@@ -152,7 +159,14 @@ export class BigQueryStreamPath {
       ...(options.grpcEndpoint ? { grpcEndpoint: options.grpcEndpoint } : {}),
     });
     this.sink = new BigQueryStreamSink(this.appender);
-    this.run = queryRunner(bq, options.location);
+    const runner = queryRunner(bq, options.location);
+    this.run = (sql) => {
+      this.statementStats.statements += 1;
+      for (const [table, n] of Object.entries(dmlTargets(sql))) {
+        this.statementStats.dmlByTable[table] = (this.statementStats.dmlByTable[table] ?? 0) + n;
+      }
+      return runner(sql);
+    };
     this.merge = new StreamMerge({
       run: this.run,
       t,

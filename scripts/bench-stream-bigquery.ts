@@ -38,7 +38,7 @@ export const benchBigQuery = async (o: BigQueryBenchOptions): Promise<void> => {
   };
   const warehouse = await BigQueryWarehouse.open({
     projectId, datasetId: `bench_${process.pid}`, location: 'US', apiEndpoint: emulator.endpoint,
-    streamSink: { grpcEndpoint: `127.0.0.1:${emulator.grpcPort}`, mergeEveryMs: o.mergeEveryMs, settleMs: 1_000, onMerge },
+    streamSink: { grpcEndpoint: `127.0.0.1:${emulator.grpcPort}`, mergeEveryMs: o.mergeEveryMs, settleMs: 20_000, onMerge },
   });
   const path = warehouse.streamPath;
   if (!path) throw new Error('the stream path is not configured');

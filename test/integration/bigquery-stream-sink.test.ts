@@ -150,7 +150,8 @@ if (!runnable) {
       datasets.push(datasetId);
       const w = await BigQueryWarehouse.open({
         projectId, datasetId, location: 'US', apiEndpoint: endpoint,
-        streamSink: { grpcEndpoint: `127.0.0.1:${grpcPort}`, mergeEveryMs: 0, settleMs: 0 },
+        // Classified by hand below, once the append has returned: no window can close over it early.
+        streamSink: { grpcEndpoint: `127.0.0.1:${grpcPort}`, mergeEveryMs: 0, settleMs: 0, maxAppendMs: 60_000 },
       });
       try {
         const today = new Date().toISOString().slice(0, 10);

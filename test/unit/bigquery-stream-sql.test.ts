@@ -92,6 +92,15 @@ describe('bigquery stream sink statements', () => {
     for (const g of groups) expect(g.reduce((s, r) => s + encodedRowBytes(r), 0)).toBeLessThanOrEqual(APPEND_REQUEST_LIMIT_BYTES);
   });
 
+  it('fails a batch whose appends took longer than allowed (so a retry is classified), and passes one that did not', async () => {
+    let clock = 0;
+    const slow = { append: async (_t: string, rows: unknown[]) => { clock += 6_000; return { requests: 1, rows: rows.length, bytes: 1 }; }, close: async () => {} };
+    const sink = new BigQueryStreamSink(slow, () => new Date(clock), 15_000);
+    await expect(sink.write(batchOf('slow', [tx('a', '2026-11-21', '1')]))).rejects.toThrow(/appends took 18000 ms, over 15000 ms/);
+    const fast = new BigQueryStreamSink(slow, () => new Date(clock), 60_000);
+    await expect(fast.write(batchOf('fast', [tx('b', '2026-11-21', '1')]))).resolves.toMatchObject({ inserted: 1 });
+  });
+
   it('keeps six fraction digits of a timestamp and drops the rest, in UTC', () => {
     expect(epochMicros('2026-11-21T23:59:58.123456789-05:00')).toBe(Date.parse('2026-11-22T04:59:58.123Z') * 1000 + 456);
     expect(epochMicros('2026-11-21T00:00:00Z')).toBe(Date.parse('2026-11-21T00:00:00Z') * 1000);

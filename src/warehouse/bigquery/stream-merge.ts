@@ -25,8 +25,8 @@ export interface StreamMergeOptions {
   run: RunSql;
   t: TableRef;
   /**
-   * Events are classified once they are this old: longer than any append may take (the sink's append deadline), so
-   * no event becomes visible behind a window already classified.
+   * Events are classified once they are this old: longer than any successful append takes (the sink fails a batch
+   * whose appends took over half of it), so no event becomes visible behind a window already classified.
    */
   settleMs?: number;
   now?: () => Date;
@@ -58,6 +58,13 @@ export const yieldsToConcurrentWriter = (error: unknown): boolean => {
   return text.includes(GUARD_MARKER) || /could not serialize access|concurrent update|transaction is aborted/i.test(text);
 };
 
+/** A row's `event_date` text; anything else is an error (the run fails and the next tick tries the window again). */
+const dateOf = (row: Record<string, unknown>): string => {
+  const d = row.event_date;
+  if (typeof d !== 'string' || !/^\d{4}-\d{2}-\d{2}$/.test(d)) throw new Error(`unexpected event_date in a result row: ${JSON.stringify(row)}`);
+  return d;
+};
+
 const isoMicros = (d: Date): string => d.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
 
 export class StreamMerge {
@@ -79,12 +86,12 @@ export class StreamMerge {
     if (to <= from) return { outcome: 'empty', from, to };
     const mergeId = `${this.options.runIdPrefix ?? 'merge'}-${Date.parse(to)}-${++this.seq}`;
     try {
-      const dates = (await run(pendingDatesStatement(t, from, to))).map((r) => String(r.event_date)).sort();
+      const dates = (await run(pendingDatesStatement(t, from, to))).map((r) => dateOf(r)).sort();
       if (dates.length === 0) {
         await run(emptyWindowStatement(t, { mergeId, from, to }));
         return { outcome: 'empty', from, to };
       }
-      const sealedDates = (await run(sealedDatesStatement(t, dates))).map((r) => String(r.event_date));
+      const sealedDates = (await run(sealedDatesStatement(t, dates))).map((r) => dateOf(r));
       const window: MergeWindow = { mergeId, from, to, dates, sealedDates };
       await run(classifyScript(t, window));
       const [row] = await run(

@@ -7,7 +7,7 @@
  */
 import type { BigQuery, Dataset } from '@google-cloud/bigquery';
 import type { StreamBatch, StreamBatchResult } from '../port.js';
-import { StreamMerge, startMergeLoop, type RunSql } from './stream-merge.js';
+import { DEFAULT_SETTLE_MS, StreamMerge, startMergeLoop, type RunSql } from './stream-merge.js';
 import { STREAM_TABLES, dmlTargets, freshnessViewStatement, streamTableMetadata, type TableRef } from './stream-sql.js';
 import { StorageWriteAppender, type AppendRow, type AppendStats, type RowAppender } from './storage-write.js';
 
@@ -35,9 +35,14 @@ export interface SinkStats extends AppendStats {
 export class BigQueryStreamSink {
   readonly stats: SinkStats = { batches: 0, requests: 0, rows: 0, bytes: 0 };
 
+  /**
+   * @param maxAppendMs a batch whose appends took longer fails (and is retried): its rows may have become visible
+   *   after a classification window closed over their `received_at`. Keep it below the classification's settle time.
+   */
   constructor(
     private readonly appender: RowAppender,
     private readonly now: () => Date = () => new Date(),
+    private readonly maxAppendMs = DEFAULT_SETTLE_MS / 2,
   ) {}
 
   /** Rows of `stream_events` for a batch; `received_at` is the same for the whole batch. */
@@ -87,6 +92,11 @@ export class BigQueryStreamSink {
       this.stats.rows += s.rows;
       this.stats.bytes += s.bytes;
     }
+    const tookMs = this.now().getTime() - received / 1000;
+    if (tookMs > this.maxAppendMs) {
+      // A plain error: the activity retries, the retry's rows are classified, these are removed as repeats.
+      throw new Error(`batch ${batch.batchId}: appends took ${tookMs} ms, over ${this.maxAppendMs} ms; appending again`);
+    }
     return {
       inserted: batch.events.length,
       duplicates: 0,
@@ -129,6 +139,8 @@ export interface StreamPathOptions {
   /** Classification cadence; 0 runs no loop in this process (another worker classifies). Default 60 s. */
   mergeEveryMs?: number;
   settleMs?: number;
+  /** Longest a batch's appends may take (default: half the settle time); see BigQueryStreamSink. */
+  maxAppendMs?: number;
   /** Called after each classification run (metrics, logs). */
   onMerge?: Parameters<typeof startMergeLoop>[2];
 }
@@ -158,7 +170,7 @@ export class BigQueryStreamPath {
       datasetId: options.datasetId,
       ...(options.grpcEndpoint ? { grpcEndpoint: options.grpcEndpoint } : {}),
     });
-    this.sink = new BigQueryStreamSink(this.appender);
+    this.sink = new BigQueryStreamSink(this.appender, () => new Date(), options.maxAppendMs ?? (options.settleMs ?? DEFAULT_SETTLE_MS) / 2);
     const runner = queryRunner(bq, options.location);
     this.run = (sql) => {
       this.statementStats.statements += 1;

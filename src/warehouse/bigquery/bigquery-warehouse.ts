@@ -30,6 +30,7 @@ import {
 import { checkVersions, differingIds, num, rowMappers, str, toFileEntry, type Row } from '../rows.js';
 import { DATA_TABLES, LEDGER_COLUMN_NAMES, STAGING_FIELDS, TABLES, TRANSACTION_COLUMN_NAMES, tableMetadata, viewStatements } from './schema.js';
 import { BigQueryStreamPath, type StreamPathOptions } from './stream-sink.js';
+import { outcomeCase } from './stream-sql.js';
 import {
   DATASET_ID,
   EVENT_STRUCT,
@@ -42,7 +43,6 @@ import {
   VERSION_STRUCT,
   dateValue,
   p,
-  sameContent,
   timestampValue,
   totalsJson,
   type ParamType,
@@ -325,17 +325,7 @@ export class BigQueryWarehouse implements Warehouse {
       sealed AS (SELECT event_date FROM ${this.t('partition_ledger')} WHERE sealed),
       classified AS (
         SELECT i.*,
-          CASE
-            -- A repeat within the batch is judged against the accepted version: stored, kept aside, or the first here.
-            WHEN i.ord <> f.first_ord THEN
-              CASE WHEN st.transaction_id IS NOT NULL THEN IF(${sameContent('i', 'st')}, 'duplicate', 'conflict')
-                   WHEN la.transaction_id IS NOT NULL THEN IF(${sameContent('i', 'la')}, 'duplicate', 'conflict')
-                   ELSE IF(${sameContent('i', 'fi')}, 'duplicate', 'conflict') END
-            WHEN s.event_date IS NOT NULL THEN
-              CASE WHEN la.transaction_id IS NULL THEN 'late' WHEN ${sameContent('i', 'la')} THEN 'duplicate' ELSE 'conflict' END
-            WHEN st.transaction_id IS NOT NULL THEN IF(${sameContent('i', 'st')}, 'duplicate', 'conflict')
-            ELSE 'insert'
-          END AS outcome
+          ${outcomeCase({ event: 'i', isRepeat: 'i.ord <> f.first_ord', sealed: 's' })} AS outcome
         FROM inc i
         JOIN firsts f ON f.transaction_id = i.transaction_id
         JOIN inc fi ON fi.ord = f.first_ord

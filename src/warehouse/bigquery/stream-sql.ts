@@ -90,6 +90,23 @@ const datesLit = (dates: string[]): string => `UNNEST([${dates.map(dateLit).join
 /** Fully qualified, quoted table reference (project and dataset validated by the adapter). */
 export type TableRef = (name: string) => string;
 
+/**
+ * The outcome of one event (insert / duplicate / conflict / late), as the DuckDB adapter decides it. Aliases: `st` a
+ * stored row with the event's id, `la` a kept-aside late arrival, `fi` the first occurrence in the same batch or
+ * window; `sealed` a ledger row of the event's date when sealed. Shared by the DML path and the classification.
+ */
+export const outcomeCase = (a: { event: string; isRepeat: string; sealed: string }): string => `CASE
+        -- A repeat within the batch or window is judged against the accepted version: stored, kept aside, or the first.
+        WHEN ${a.isRepeat} THEN
+          CASE WHEN st.transaction_id IS NOT NULL THEN IF(${sameContent(a.event, 'st')}, 'duplicate', 'conflict')
+               WHEN la.transaction_id IS NOT NULL THEN IF(${sameContent(a.event, 'la')}, 'duplicate', 'conflict')
+               ELSE IF(${sameContent(a.event, 'fi')}, 'duplicate', 'conflict') END
+        WHEN ${a.sealed}.event_date IS NOT NULL THEN
+          CASE WHEN la.transaction_id IS NULL THEN 'late' WHEN ${sameContent(a.event, 'la')} THEN 'duplicate' ELSE 'conflict' END
+        WHEN st.transaction_id IS NOT NULL THEN IF(${sameContent(a.event, 'st')}, 'duplicate', 'conflict')
+        ELSE 'insert'
+      END`;
+
 export interface MergeWindow {
   mergeId: string;
   /** Arrival window [from, to) of this run; `from` is the previous run's `to`. */
@@ -155,17 +172,7 @@ export const classifyScript = (t: TableRef, w: MergeWindow): string => {
       QUALIFY ROW_NUMBER() OVER (PARTITION BY k.transaction_id ORDER BY k.received_at) = 1),
     sealed AS (SELECT event_date FROM ${t('partition_ledger')} WHERE sealed AND event_date IN ${dates})
     SELECT r.*,
-      CASE
-        -- A repeat within the window is judged against the accepted version: stored, kept aside, or the first here.
-        WHEN r.rk > 1 THEN
-          CASE WHEN st.transaction_id IS NOT NULL THEN IF(${sameContent('r', 'st')}, 'duplicate', 'conflict')
-               WHEN la.transaction_id IS NOT NULL THEN IF(${sameContent('r', 'la')}, 'duplicate', 'conflict')
-               ELSE IF(${sameContent('r', 'fi')}, 'duplicate', 'conflict') END
-        WHEN sd.event_date IS NOT NULL THEN
-          CASE WHEN la.transaction_id IS NULL THEN 'late' WHEN ${sameContent('r', 'la')} THEN 'duplicate' ELSE 'conflict' END
-        WHEN st.transaction_id IS NOT NULL THEN IF(${sameContent('r', 'st')}, 'duplicate', 'conflict')
-        ELSE 'insert'
-      END AS outcome
+      ${outcomeCase({ event: 'r', isRepeat: 'r.rk > 1', sealed: 'sd' })} AS outcome
     FROM ranked r
     JOIN ranked fi ON fi.transaction_id = r.transaction_id AND fi.rk = 1
     LEFT JOIN sealed sd ON sd.event_date = r.event_date

@@ -7,6 +7,7 @@
  *    is what Temporal costs.
  *
  *   npm run bench:stream -- [--source sim|kafka] [--rate 25000] [--seconds 30] [--max-rows 5000] [--max-wait-ms 100] [--backlog 300000] [--memory-limit 256MB]
+ *   npm run bench:stream -- --warehouse bigquery [--events 100000] [--max-rows 10000] [--merge-every-ms 5000]
  *
  * With `--source kafka` the simulated client produces into a one-partition topic of a real broker (scripts/kafka.sh)
  * and the stream consumes from it; freshness is then from the record's broker timestamp (produced) to durable.
@@ -42,6 +43,10 @@ const { values: args } = parseArgs({
     backlog: { type: 'string', default: '300000' },
     'memory-limit': { type: 'string' },
     source: { type: 'string', default: 'sim' },
+    /** duckdb (default) or bigquery (the emulator, Storage Write sink: scripts/bench-stream-bigquery.ts). */
+    warehouse: { type: 'string', default: 'duckdb' },
+    events: { type: 'string', default: '100000' },
+    'merge-every-ms': { type: 'string', default: '5000' },
   },
 });
 const SOURCE = args.source === 'kafka' ? 'kafka' : 'sim';
@@ -198,6 +203,12 @@ const row = (name: string, f: RunFigures): string =>
   `  freshness p50 ${Math.round(f.p50Ms).toString().padStart(5)} ms  p99 ${Math.round(f.p99Ms).toString().padStart(5)} ms  max ${Math.round(f.maxMs).toString().padStart(5)} ms`;
 
 const main = async (): Promise<void> => {
+  if (args.warehouse === 'bigquery') {
+    const { benchBigQuery } = await import('./bench-stream-bigquery.js');
+    await benchBigQuery({ events: Number(args.events), maxRows: MAX_ROWS, mergeEveryMs: Number(args['merge-every-ms']) });
+    return;
+  }
+  if (args.warehouse !== 'duckdb') throw new Error(`--warehouse must be duckdb or bigquery, got ${String(args.warehouse)}`);
   console.log(`stream benchmark: DuckDB file warehouse, ${SOURCE === 'kafka' ? 'Kafka broker fed by the simulated client' : 'simulated feed'}, maxRows ${MAX_ROWS}, maxWaitMs ${MAX_WAIT_MS}, memory_limit ${args['memory-limit'] ?? 'default'}`);
   const server = await startTemporal();
   if (SOURCE === 'kafka') kafka = await startKafka();

@@ -63,6 +63,14 @@ export const configSchema = z
     BIGQUERY_DATASET: identifier.default('transactions'),
     BIGQUERY_LOCATION: z.string().default('US'),
     BIGQUERY_EMULATOR_ENDPOINT: z.string().url().optional(),
+    /** Stream writes: Storage Write API + periodic classification (production), or one DML script per batch. */
+    BIGQUERY_STREAM_SINK: z.enum(['storage-write', 'dml']).default('storage-write'),
+    /** host:port of the emulator's Storage Write gRPC endpoint (scripts/emulator.sh: BQ_EMULATOR_GRPC_PORT). */
+    BIGQUERY_STORAGE_GRPC_ENDPOINT: z.string().regex(/^[A-Za-z0-9.-]+:\d{1,5}$/, 'must be host:port').optional(),
+    /** Classification cadence of the stream sink; 0: this worker runs no classification loop. */
+    BIGQUERY_MERGE_EVERY_MS: z.coerce.number().int().min(0).default(60_000),
+    /** Task-queue activity rate limit with WAREHOUSE=bigquery (stream batches run as regular activities there). */
+    BIGQUERY_STREAM_ACTIVITIES_PER_SECOND: z.coerce.number().positive().default(50),
 
     CLIENT_ID: z.string().regex(/^[A-Za-z0-9._:-]{1,64}$/).default('acme'),
     CLIENT_TIME_ZONE: timeZone.default('America/New_York'),
@@ -124,6 +132,13 @@ export const configSchema = z
     }
     if (c.PAYLOAD_KEY_ID === undefined && c.PAYLOAD_KEY === undefined && (c.PAYLOAD_KEYS?.length ?? 0) > 1) {
       ctx.addIssue({ code: 'custom', path: ['PAYLOAD_KEY_ID'], message: 'is required with several PAYLOAD_KEYS: it names the key that encrypts' });
+    }
+    if (c.WAREHOUSE === 'bigquery' && c.BIGQUERY_STREAM_SINK === 'storage-write' && c.BIGQUERY_EMULATOR_ENDPOINT && !c.BIGQUERY_STORAGE_GRPC_ENDPOINT) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['BIGQUERY_STORAGE_GRPC_ENDPOINT'],
+        message: 'is required with BIGQUERY_EMULATOR_ENDPOINT when BIGQUERY_STREAM_SINK=storage-write (or set BIGQUERY_STREAM_SINK=dml)',
+      });
     }
   });
 

@@ -31,6 +31,7 @@ export const ensureOperations = async (config: Config, client: Client, running: 
           clientId: config.CLIENT_ID,
           maxRows: config.STREAM_BATCH_MAX_ROWS,
           maxWaitMs: config.STREAM_BATCH_MAX_WAIT_MS,
+          activityKind: config.WAREHOUSE === 'bigquery' ? 'regular' : 'local',
         });
   await ensureDailySchedule(client, {
     clientId: config.CLIENT_ID,

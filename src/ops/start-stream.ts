@@ -20,6 +20,8 @@ export interface StartStreamInput {
   maxBatchesPerRun?: number;
   /** Start a new stream paused (it reads nothing until a resume signal). */
   paused?: boolean;
+  /** 'regular' for BigQuery (remote, rate-limited activity), 'local' (default) for DuckDB. */
+  activityKind?: 'local' | 'regular';
 }
 
 export interface StartStreamResult {
@@ -47,6 +49,7 @@ export const startStreamWorkflow = async (client: Client, input: StartStreamInpu
     ...(input.stopAt !== undefined ? { stopAt: input.stopAt } : {}),
     ...(input.maxBatchesPerRun !== undefined ? { maxBatchesPerRun: input.maxBatchesPerRun } : {}),
     ...(input.paused ? { paused: true } : {}),
+    ...(input.activityKind ? { activityKind: input.activityKind } : {}),
   };
   const startRequest = randomUUID();
   const handle = await client.workflow.start<typeof streamWorkflow>('streamWorkflow', {

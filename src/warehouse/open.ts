@@ -18,5 +18,13 @@ export const openWarehouse = async (config: Config): Promise<Warehouse> => {
     location: config.BIGQUERY_LOCATION,
     labels: { client: config.CLIENT_ID },
     ...(config.BIGQUERY_EMULATOR_ENDPOINT ? { apiEndpoint: config.BIGQUERY_EMULATOR_ENDPOINT } : {}),
+    ...(config.BIGQUERY_STREAM_SINK === 'storage-write'
+      ? {
+          streamSink: {
+            mergeEveryMs: config.BIGQUERY_MERGE_EVERY_MS,
+            ...(config.BIGQUERY_STORAGE_GRPC_ENDPOINT ? { grpcEndpoint: config.BIGQUERY_STORAGE_GRPC_ENDPOINT } : {}),
+          },
+        }
+      : {}),
   });
 };

@@ -107,6 +107,7 @@ export const startWorker = async (config: Config, extra: Partial<PipelineDeps> =
     ...(dataConverter ? { dataConverter } : {}),
     ...(config.WORKFLOW_BUNDLE ? { workflowBundlePath: config.WORKFLOW_BUNDLE } : {}),
     shutdownGraceTime: config.SHUTDOWN_GRACE_MS,
+    ...(config.WAREHOUSE === 'bigquery' ? { maxTaskQueueActivitiesPerSecond: config.BIGQUERY_STREAM_ACTIVITIES_PER_SECOND } : {}),
   });
   const done = worker.run().finally(async () => {
     await connection.close();

@@ -80,6 +80,8 @@ export const createPipelineWorker = async (input: {
   taskQueue: string;
   deps: PipelineDeps;
   maxConcurrentActivityTaskExecutions?: number;
+  /** Task-queue-wide activity rate limit (BigQuery: bounds stream appends and their quota use across workers). */
+  maxTaskQueueActivitiesPerSecond?: number;
   /** Payload encryption (src/codec): the same converter every client of the pipeline uses. */
   dataConverter?: DataConverter;
   /** A prebuilt workflow bundle (WORKFLOW_BUNDLE); unset: compiled from the sources in a child process. */
@@ -97,4 +99,5 @@ export const createPipelineWorker = async (input: {
     maxConcurrentActivityTaskExecutions: input.maxConcurrentActivityTaskExecutions ?? 20,
     // On shutdown, running activities get a grace before they are cancelled (they heartbeat, so they learn of it).
     ...(input.shutdownGraceTime !== undefined ? { shutdownGraceTime: input.shutdownGraceTime } : {}),
+    ...(input.maxTaskQueueActivitiesPerSecond !== undefined ? { maxTaskQueueActivitiesPerSecond: input.maxTaskQueueActivitiesPerSecond } : {}),
   });

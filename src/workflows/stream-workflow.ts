@@ -10,6 +10,7 @@ import {
   condition,
   continueAsNew,
   patched,
+  proxyActivities,
   proxyLocalActivities,
   setHandler,
   sleep,
@@ -49,6 +50,12 @@ export interface StreamWorkflowInput {
   generation?: number;
   /** Carried across continue-as-new so the progress query keeps answering "when was the last write". */
   lastBatchAt?: string | null;
+  /**
+   * How a micro-batch runs: 'local' (default; DuckDB: a short local activity in this worker) or 'regular' (BigQuery:
+   * a multi-second remote write, scheduled by the server, retried server-side and held to the task queue's
+   * activity rate limit, `maxTaskQueueActivitiesPerSecond` of the worker).
+   */
+  activityKind?: 'local' | 'regular';
 }
 
 export const emptyCounters = (): StreamCounters => ({
@@ -70,11 +77,14 @@ export const emptyCounters = (): StreamCounters => ({
  * recognises by its id.
  */
 const NON_RETRYABLE = ['WarehouseInvariant', 'UnknownSource'];
-const { processBatch, resumeCursor, reportStreamParked } = proxyLocalActivities<ReturnType<typeof createStreamActivities>>({
+const batchRetry = { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '30s', nonRetryableErrorTypes: NON_RETRYABLE };
+const local = proxyLocalActivities<ReturnType<typeof createStreamActivities>>({
   startToCloseTimeout: '1m',
   localRetryThreshold: '10s',
-  retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '30s', nonRetryableErrorTypes: NON_RETRYABLE },
+  retry: batchRetry,
 });
+/** BigQuery: appends take seconds and count against quotas; the server schedules, rate-limits and retries them. */
+const regular = proxyActivities<ReturnType<typeof createStreamActivities>>({ startToCloseTimeout: '2m', retry: batchRetry });
 
 /**
  * Versioned change (patched): every batch that is not full, an empty one included, ends the workflow task, so
@@ -122,6 +132,8 @@ export async function streamWorkflow(input: StreamWorkflowInput): Promise<Stream
   let lastReadAt: string | null = null;
   let batchesThisRun = 0;
   const generation = input.generation ?? 0;
+  const { processBatch } = input.activityKind === 'regular' ? regular : local;
+  const { resumeCursor, reportStreamParked } = local;
 
   const progress = (): StreamProgress => ({
     sourceId: input.sourceId,

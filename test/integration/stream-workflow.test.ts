@@ -192,6 +192,27 @@ describe('stream workflow on the dev server', () => {
     expect((await p.warehouse.countSideTables()).batches).toBe(result.batches);
   });
 
+  it('runs batches as regular activities when asked (the BigQuery kind): scheduled by the server, none as local-activity markers, a retried batch doubles nothing', async () => {
+    const config = feedConfig(uniqueClient(), 4_000, 14);
+    const feed = new SimulatedFeed(config);
+    const afterWrite = new FailFirstAttempt('stream.ack', 2);
+    const p = await startWith(feed, afterWrite);
+    await sealDates(p.warehouse, SEALED);
+    const started = await startStreamWorkflow(p.client, {
+      taskQueue: p.taskQueue, sourceId: feed.id, clientId: config.clientId ?? 'acme', maxRows: 1_000, maxWaitMs: 100, stopAt: 4_000,
+      activityKind: 'regular',
+    });
+    const result = await started.handle.result();
+    const expected = expectedCounts({ config, to: 4_000 });
+    expectProgressMatches(result, expected);
+    await expectWarehouseMatches(p.warehouse, expected);
+    expect(afterWrite.injected).toBeGreaterThanOrEqual(1);
+    const { events } = await started.handle.fetchHistory();
+    const scheduled = (events ?? []).filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'processBatch');
+    expect(scheduled.length).toBeGreaterThanOrEqual(result.batches);
+    expect((events ?? []).filter((e) => e.markerRecordedEventAttributes)).toEqual([]);
+  });
+
   it('retries a batch that failed before its write and loses nothing', async () => {
     const config = feedConfig(uniqueClient(), 6_000, 13);
     const feed = new SimulatedFeed(config);

@@ -13,7 +13,7 @@ declare module 'vitest' {
   }
 }
 
-const exportedVariables = ['TEMPORAL_ADDRESS', 'TEMPORAL_NAMESPACE', 'BQ_EMULATOR_ENDPOINT'] as const;
+const exportedVariables = ['TEMPORAL_ADDRESS', 'TEMPORAL_NAMESPACE', 'BQ_EMULATOR_ENDPOINT', 'BQ_EMULATOR_GRPC_PORT'] as const;
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const saved = Object.fromEntries(exportedVariables.map((name) => [name, process.env[name]]));
@@ -44,6 +44,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   if (emulator !== undefined) {
     project.provide('bqEmulatorEndpoint', emulator.endpoint);
     process.env.BQ_EMULATOR_ENDPOINT = emulator.endpoint;
+    process.env.BQ_EMULATOR_GRPC_PORT = String(emulator.grpcPort);
   }
 
   return async () => {

@@ -34,6 +34,8 @@ export interface EmulatorServer {
   /** Base URL, e.g. http://127.0.0.1:9050 */
   endpoint: string;
   port: number;
+  /** gRPC port of the Storage Read/Write API. */
+  grpcPort: number;
   stop: () => Promise<void>;
 }
 
@@ -182,10 +184,12 @@ export async function startEmulator(options: { port?: number } = {}): Promise<Em
     throw new Error('scripts/emulator.sh does not exist: the BigQuery emulator cannot be started');
   }
   const port = options.port ?? (await freePort());
+  const grpcPort = await freePort();
   const dataDir = mkdtempSync(join(tmpdir(), 'bq-emulator-test-'));
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     BQ_EMULATOR_PORT: String(port),
+    BQ_EMULATOR_GRPC_PORT: String(grpcPort),
     BQ_EMULATOR_DATA_DIR: dataDir,
   };
 
@@ -219,7 +223,7 @@ export async function startEmulator(options: { port?: number } = {}): Promise<Em
       rmSync(dataDir, { recursive: true, force: true });
     }
   };
-  return { endpoint: `http://127.0.0.1:${port}`, port, stop };
+  return { endpoint: `http://127.0.0.1:${port}`, port, grpcPort, stop };
 }
 
 const kafkaScript = join(repoRoot, 'scripts/kafka.sh');

@@ -37,6 +37,8 @@ import { toConsumerViewRow, num, rowMappers, toFileEntry, type Row } from '../co
 import { checkVersions } from '../core/rules.js';
 import { assembleReport, changeFields, withStreamOnlyDates } from '../core/report.js';
 import { DATA_TABLES, LEDGER_COLUMN_NAMES, STAGING_FIELDS, TABLES, TRANSACTION_COLUMN_NAMES, tableMetadata, viewStatements } from './schema.js';
+import { BigQueryStreamPath, type StreamPathOptions } from './stream-sink.js';
+import { outcomeCase } from './stream-sql.js';
 import {
   DATASET_ID,
   EVENT_STRUCT,
@@ -50,7 +52,6 @@ import {
   bindLiterals,
   dateValue,
   p,
-  sameContent,
   timestampValue,
   totalsJson,
   type ParamType,
@@ -74,6 +75,11 @@ export interface BigQueryWarehouseOptions {
   /** Attempts at a write that hits a concurrent update before giving up with a retryable error (default 6). */
   maxAttempts?: number;
   hooks?: WarehouseHooks;
+  /**
+   * Stream writes through the Storage Write API and periodic classification (docs/bigquery-cost.md) instead of one
+   * DML script per batch. Left out: the DML path.
+   */
+  streamSink?: Omit<StreamPathOptions, 'projectId' | 'datasetId' | 'location'>;
 }
 
 
@@ -94,6 +100,8 @@ export class BigQueryWarehouse implements Warehouse, ConsumerViews {
   private readonly labels: Record<string, string>;
   private readonly jobTimeoutMs: number;
   private readonly maxAttempts: number;
+  /** The Storage Write stream path when configured (its classification can be run on demand by tests and benchmarks). */
+  readonly streamPath: BigQueryStreamPath | undefined;
 
   constructor(private readonly options: BigQueryWarehouseOptions) {
     if (!PROJECT_ID.test(options.projectId)) throw new WarehouseError(`invalid BigQuery project id ${JSON.stringify(options.projectId)}`, 'CONFIG');
@@ -116,6 +124,9 @@ export class BigQueryWarehouse implements Warehouse, ConsumerViews {
       this.bq = new BigQuery({ projectId: options.projectId, location: options.location });
     }
     this.dataset = this.bq.dataset(options.datasetId, { location: options.location });
+    this.streamPath = options.streamSink
+      ? new BigQueryStreamPath(this.bq, (n) => this.t(n), { ...options.streamSink, projectId: options.projectId, datasetId: options.datasetId, location: options.location })
+      : undefined;
   }
 
   /** Builds the adapter and runs the (idempotent) migrations. */
@@ -239,6 +250,7 @@ export class BigQueryWarehouse implements Warehouse, ConsumerViews {
       `INSERT INTO ${this.t('write_fence')} (id, touched_at) SELECT 1, CURRENT_TIMESTAMP() FROM UNNEST([1])
        WHERE NOT EXISTS (SELECT 1 FROM ${this.t('write_fence')})`,
     );
+    await this.streamPath?.migrate();
   }
 
   /** A table created by an earlier release gains the nullable columns added since (never drops or retypes one). */
@@ -253,6 +265,7 @@ export class BigQueryWarehouse implements Warehouse, ConsumerViews {
   // ---------------------------------------------------------------- stream
 
   async writeStreamBatch(batch: StreamBatch): Promise<StreamBatchResult> {
+    if (this.streamPath) return this.streamPath.write(batch);
     return this.retrying(`stream batch ${batch.batchId}`, async () => {
       const stored = await this.storedBatch(batch.batchId);
       if (stored) return { ...stored, alreadyApplied: true };
@@ -381,17 +394,7 @@ export class BigQueryWarehouse implements Warehouse, ConsumerViews {
       sealed AS (SELECT event_date FROM ${this.t('partition_ledger')} WHERE sealed),
       classified AS (
         SELECT i.*,
-          CASE
-            -- A repeat within the batch is judged against the accepted version: stored, kept aside, or the first here.
-            WHEN i.ord <> f.first_ord THEN
-              CASE WHEN st.transaction_id IS NOT NULL THEN IF(${sameContent('i', 'st')}, 'duplicate', 'conflict')
-                   WHEN la.transaction_id IS NOT NULL THEN IF(${sameContent('i', 'la')}, 'duplicate', 'conflict')
-                   ELSE IF(${sameContent('i', 'fi')}, 'duplicate', 'conflict') END
-            WHEN s.event_date IS NOT NULL THEN
-              CASE WHEN la.transaction_id IS NULL THEN 'late' WHEN ${sameContent('i', 'la')} THEN 'duplicate' ELSE 'conflict' END
-            WHEN st.transaction_id IS NOT NULL THEN IF(${sameContent('i', 'st')}, 'duplicate', 'conflict')
-            ELSE 'insert'
-          END AS outcome
+          ${outcomeCase({ event: 'i', isRepeat: 'i.ord <> f.first_ord', sealed: 's' })} AS outcome
         FROM inc i
         JOIN firsts f ON f.transaction_id = i.transaction_id
         JOIN inc fi ON fi.ord = f.first_ord
@@ -982,7 +985,8 @@ export class BigQueryWarehouse implements Warehouse, ConsumerViews {
   }
 
   async close(): Promise<void> {
-    // The client holds no connections that need closing.
+    // The REST client holds no connections; the stream path's gRPC connections and classification loop stop here.
+    await this.streamPath?.close();
   }
 }
 

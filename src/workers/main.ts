@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, type NativeConnectionOptions } from '@temporalio/worker';
+import { IllegalStateError } from '@temporalio/common';
 import { pipelineDataConverter } from '../codec/data-converter.js';
 import { loadConfig, type Config } from '../config.js';
 import { businessDateOfInstant } from '../domain/dates.js';
@@ -67,12 +68,18 @@ export interface RunningWorker {
 }
 
 export const startWorker = async (config: Config, extra: Partial<PipelineDeps> = {}): Promise<RunningWorker> => {
-  Runtime.install({
-    logger: new DefaultLogger(config.LOG_LEVEL),
-    ...(config.SDK_METRICS_PORT
-      ? { telemetryOptions: { metrics: { prometheus: { bindAddress: `${bindHost(config.METRICS_ADDRESS)}:${config.SDK_METRICS_PORT}` } } } }
-      : {}),
-  });
+  try {
+    Runtime.install({
+      logger: new DefaultLogger(config.LOG_LEVEL),
+      ...(config.SDK_METRICS_PORT
+        ? { telemetryOptions: { metrics: { prometheus: { bindAddress: `${bindHost(config.METRICS_ADDRESS)}:${config.SDK_METRICS_PORT}` } } } }
+        : {}),
+    });
+  } catch (error) {
+    // One runtime per process: a host that installed its own (a test process, an embedding program) keeps it.
+    if (!(error instanceof IllegalStateError)) throw error;
+    console.warn(`the Temporal runtime was installed before this worker started: its logger and SDK metrics stay as they are (${error.message})`);
+  }
   const metrics = new PipelineMetrics();
   const metricsServer = await metrics.serve(config.METRICS_PORT, config.METRICS_ADDRESS);
   const warehouse = await openWarehouse(config);

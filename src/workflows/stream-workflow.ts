@@ -132,8 +132,7 @@ export async function streamWorkflow(input: StreamWorkflowInput): Promise<Stream
   let lastReadAt: string | null = null;
   let batchesThisRun = 0;
   const generation = input.generation ?? 0;
-  const { processBatch } = input.activityKind === 'regular' ? regular : local;
-  const { resumeCursor, reportStreamParked } = local;
+  const { processBatch, resumeCursor, reportStreamParked } = input.activityKind === 'regular' ? regular : local;
 
   const progress = (): StreamProgress => ({
     sourceId: input.sourceId,

@@ -68,7 +68,8 @@ describe('a stream that always answers', () => {
 
     const history = await started.handle.fetchHistory();
     const perTask = localActivitiesPerTask(history.events ?? []);
-    expect(perTask.length).toBeGreaterThan(5);
+    // The catch-up batch and at least two idle ones (the idle window gives fewer than its length suggests).
+    expect(perTask.filter((n) => n > 0).length).toBeGreaterThanOrEqual(3);
     // Every workflow task carried at most one batch: none waited on a chain of empty batches.
     expect(Math.max(...perTask)).toBe(1);
   });

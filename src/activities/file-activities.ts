@@ -19,6 +19,8 @@ export interface FaultInjector {
 /** Where a file whose rollback failed is reported besides the log (the worker's metrics). */
 export interface FileAlerts {
   fileNeedsOperator(input: { fileId: string; workflowId: string; failedSteps: string; message: string }): void;
+  /** A file's outcome was recorded (applied, duplicate, rejected, refused_stale, rolled_back, needs_operator…). */
+  fileOutcome?(outcome: FileOutcome): void;
 }
 
 export interface FileActivityDeps {
@@ -244,6 +246,7 @@ export const createFileActivities = ({ warehouse, landing, workDir, clientId, va
     async recordOutcome(input: FileRef & { outcome: FileOutcome; reason: string | null }): Promise<void> {
       await step('record', async () => {
         await warehouse.setFileOutcome(input);
+        alerts?.fileOutcome?.(input.outcome);
         if (input.outcome !== 'refused_stale') return;
         const run = Context.current().info.workflowExecution;
         await landing.moveTo({

@@ -31,8 +31,7 @@ export class PipelineMetrics implements StreamMetrics, FileAlerts {
     labelNames: ['source'],
     registers: [this.registry],
   });
-  readonly filesApplied = new Counter({ name: 'pipeline_files_applied_total', help: 'Files applied to the warehouse', labelNames: ['kind'], registers: [this.registry] });
-  readonly filesRejected = new Counter({ name: 'pipeline_files_rejected_total', help: 'Files rejected by validation (quarantined)', labelNames: ['kind'], registers: [this.registry] });
+  readonly fileOutcomes = new Counter({ name: 'pipeline_files_outcomes_total', help: 'File outcomes recorded in the registry (applied, duplicate, rejected, refused_stale, rolled_back, needs_operator)', labelNames: ['outcome'], registers: [this.registry] });
   /**
    * Counted through Temporal visibility when scraped, so every worker reports the same, durable number (alert on
    * `max by (client)`, never a sum). A count that fails keeps the previous value: a raised alert stays raised.
@@ -72,6 +71,10 @@ export class PipelineMetrics implements StreamMetrics, FileAlerts {
   }
 
   readonly filesNeedingOperator = new Counter({ name: 'pipeline_files_needs_operator_total', help: 'Files whose rollback failed and waits for an operator', registers: [this.registry] });
+
+  fileOutcome(outcome: string): void {
+    this.fileOutcomes.inc({ outcome });
+  }
 
   fileNeedsOperator(): void {
     this.filesNeedingOperator.inc();

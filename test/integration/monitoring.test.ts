@@ -139,7 +139,7 @@ describe('monitoring against a running worker', () => {
     }
   });
 
-  it('Prometheus with the stack\'s rules evaluates all eight and fires ReconciliationFileLate once a date\'s file is past its deadline', async () => {
+  it('Prometheus with the stack\'s rules evaluates every rule of the file and fires ReconciliationFileLate once a date\'s file is past its deadline', async () => {
     // The stack's own Prometheus configuration, with the Docker DNS discovery replaced by this worker's ports.
     const stack = parse(readFileSync(join(repoRoot, 'deploy/prometheus/prometheus.yml'), 'utf8')) as {
       scrape_configs: Array<{ job_name: string; dns_sd_configs: Array<{ port: number }> }>;
@@ -184,7 +184,9 @@ describe('monitoring against a running worker', () => {
     // Every rule of the file is loaded and evaluates without error against this worker's series.
     const loaded = await server.api<{ groups: Array<{ rules: Array<{ name: string; health: string; lastError?: string }> }> }>('rules');
     const health = loaded.groups.flatMap((g) => g.rules.map((r) => [r.name, r.health, r.lastError ?? '']));
-    expect(health).toHaveLength(8);
+    const ruleCount = (readFileSync(join(repoRoot, 'deploy/prometheus/alerts.yml'), 'utf8').match(/^\s*- alert:/gm) ?? []).length;
+    expect(ruleCount).toBeGreaterThan(0);
+    expect(health).toHaveLength(ruleCount);
     for (const [name, state, error] of health) expect(state, `${name}: ${error}`).toBe('ok');
     await daily.terminate('test done');
   });

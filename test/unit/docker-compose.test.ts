@@ -242,7 +242,7 @@ describe('Prometheus alert rules', () => {
   it('cover a stalled or slow stream, a late file, a failed or stuck file and a worker without pollers', () => {
     const rules = parse(read('deploy/prometheus/alerts.yml')) as { groups: Array<{ rules: Array<{ alert: string }> }> };
     expect(rules.groups.flatMap((g) => g.rules.map((r) => r.alert)).sort()).toEqual(
-      ['StreamStalled', 'StreamFallingBehind', 'StreamFreshnessSlow', 'ReconciliationFileLate', 'FileWorkflowFailed', 'FileStepRetrying', 'WorkerDown', 'WorkerWithoutPollers'].sort(),
+      ['StreamStalled', 'StreamFallingBehind', 'StreamFreshnessSlow', 'ReconciliationFileLate', 'FileWorkflowFailed', 'FileStepRetrying', 'FileNeedsOperator', 'WorkerDown', 'WorkerWithoutPollers'].sort(),
     );
   });
 });

@@ -422,9 +422,12 @@ export const runCrashHarness = async (options: HarnessOptions): Promise<HarnessR
     const points = (options.points ?? CRASH_POINTS).filter((p) => (reference.counts[p] ?? 0) > 0);
     const results: TrialResult[] = [];
     const trials = options.plans?.length ?? options.trials;
-    // A timed kill lands only while the scenario runs: draw it within the reference run's length.
-    const killSpanMs = Math.max(1000, Math.floor(reference.scenarioMs * 0.8) - 500);
+    // A timed kill lands only while the scenario runs: draw it within the shortest scenario seen so far (the
+    // reference, or a later trial's when the machine got faster, e.g. after a server restart: a run with a fault
+    // is never shorter than the same run without one).
+    let shortestScenarioMs = reference.scenarioMs;
     for (let trial = 1; trial <= trials; trial++) {
+      const killSpanMs = Math.max(1000, Math.floor(shortestScenarioMs * 0.8) - 500);
       const started = Date.now();
       const serverRestart = options.restartServerInTrials.includes(trial);
       const point = points[Math.floor(random() * points.length)] ?? 'stream.write';
@@ -436,6 +439,7 @@ export const runCrashHarness = async (options: HarnessOptions): Promise<HarnessR
       let result: TrialResult;
       try {
         const got = await runOnce(options, client, `${run}/t${trial}`, plan, serverRestart);
+        shortestScenarioMs = Math.min(shortestScenarioMs, got.scenarioMs);
         const all = [
           ...differences(reference.outcome, got.outcome, 'workflows'),
           ...differences(reference.snapshot, got.snapshot, 'warehouse'),

@@ -10,7 +10,7 @@
  *   tsx src/workers/bundle.ts --out <file.js> [--with-codec]
  */
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -74,6 +74,26 @@ export const compileInChild = async (failureConverterPath?: string): Promise<Wor
   }
 };
 
+/**
+ * With `WORKFLOW_BUNDLE_CACHE=<dir>` (set by the test suite's global set-up to a directory of its own, so that the
+ * sources cannot change under it), the first process to compile a bundle writes it there and every later process
+ * (test files, the workers they spawn) loads it instead of compiling again.
+ */
+export const compileCached = async (failureConverterPath?: string): Promise<WorkflowBundle | WorkflowBundlePath> => {
+  const dir = process.env.WORKFLOW_BUNDLE_CACHE;
+  if (!dir) return compileInChild(failureConverterPath);
+  const file = join(dir, `workflow-bundle-${failureConverterPath ? basename(failureConverterPath, '.ts').replace(/\W/g, '_') : 'default'}.js`);
+  const cached = await prebuiltBundle(file, failureConverterPath).catch(() => undefined);
+  if (cached) return cached;
+  const { code } = await compileInChild(failureConverterPath);
+  await mkdir(dir, { recursive: true });
+  // Written under a unique name and renamed, so a process never reads a half-written bundle.
+  const partial = `${file}.${process.pid}.partial`;
+  await writeFile(partial, marker(failureConverterPath) + code);
+  await rename(partial, file);
+  return { code };
+};
+
 const bundles = new Map<string, Promise<WorkflowBundle | WorkflowBundlePath>>();
 
 /**
@@ -85,7 +105,7 @@ export const workflowBundle = (failureConverterPath?: string, prebuilt?: string)
   const key = failureConverterPath ?? '';
   let bundle = bundles.get(key);
   if (!bundle) {
-    bundle = compileInChild(failureConverterPath);
+    bundle = compileCached(failureConverterPath);
     bundles.set(key, bundle);
     bundle.catch(() => bundles.delete(key));
   }

@@ -2,6 +2,9 @@
 // scripts/emulator.sh exists, one BigQuery emulator. Tests read them with
 // inject('temporalAddress') / inject('bqEmulatorEndpoint') or from process.env
 // (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, BQ_EMULATOR_ENDPOINT).
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { emulatorAvailable, startEmulator, startTemporal } from './servers.js';
 
@@ -13,10 +16,14 @@ declare module 'vitest' {
   }
 }
 
-const exportedVariables = ['TEMPORAL_ADDRESS', 'TEMPORAL_NAMESPACE', 'BQ_EMULATOR_ENDPOINT', 'BQ_EMULATOR_GRPC_PORT'] as const;
+const exportedVariables = ['TEMPORAL_ADDRESS', 'TEMPORAL_NAMESPACE', 'BQ_EMULATOR_ENDPOINT', 'BQ_EMULATOR_GRPC_PORT', 'WORKFLOW_BUNDLE_CACHE'] as const;
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const saved = Object.fromEntries(exportedVariables.map((name) => [name, process.env[name]]));
+  // One workflow bundle per run, compiled by the first worker that needs it and loaded by all later ones (test
+  // files and the worker processes they spawn): compiling costs seconds of CPU each time.
+  const bundleCache = mkdtempSync(join(tmpdir(), 'test-workflow-bundles-'));
+  process.env.WORKFLOW_BUNDLE_CACHE = bundleCache;
   const skipEmulator = process.env.SKIP_BQ_EMULATOR === '1' || !emulatorAvailable();
 
   // TEST_TEMPORAL_ADDRESS attaches to a server started elsewhere instead of starting one.
@@ -31,6 +38,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     // Stop whichever did start before reporting the failure.
     if (temporalResult.status === 'fulfilled') await temporalResult.value.stop();
     if (emulatorResult.status === 'fulfilled') await emulatorResult.value?.stop();
+    rmSync(bundleCache, { recursive: true, force: true });
     throw temporalResult.status === 'rejected' ? temporalResult.reason : (emulatorResult as PromiseRejectedResult).reason;
   }
   const temporal = temporalResult.value;
@@ -49,6 +57,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
 
   return async () => {
     await Promise.allSettled([temporal.stop(), emulator?.stop()]);
+    rmSync(bundleCache, { recursive: true, force: true });
     for (const [name, value] of Object.entries(saved)) {
       if (value === undefined) delete process.env[name];
       else process.env[name] = value;

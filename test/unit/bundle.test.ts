@@ -1,12 +1,13 @@
 import { execFile } from 'node:child_process';
 import { createRequire } from 'node:module';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { failureConverterPath } from '../../src/codec/data-converter.js';
-import { prebuiltBundle, workflowBundle } from '../../src/workers/bundle.js';
+import { compileCached, prebuiltBundle, workflowBundle } from '../../src/workers/bundle.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -47,11 +48,30 @@ describe('workflow bundle', () => {
 
   it('compiles the sources in a child process when no bundle is named', async () => {
     await import('@temporalio/worker');
+    vi.stubEnv('WORKFLOW_BUNDLE_CACHE', '');
     const bundle = await workflowBundle();
+    vi.unstubAllEnvs();
     expect('code' in bundle && bundle.code).toContain('fileWorkflow');
     // webpack (and its 100+ MB of compilation heap) never loaded in this process.
     const loaded = Object.keys(createRequire(import.meta.url).cache);
     expect(loaded.some((m) => m.includes('@temporalio/worker'))).toBe(true);
     expect(loaded.filter((m) => m.endsWith('/node_modules/webpack/lib/Compiler.js'))).toEqual([]);
   }, 120_000);
+
+  it('with WORKFLOW_BUNDLE_CACHE, compiles once and has every later worker load the written bundle', async () => {
+    const cache = join(dir, 'cache');
+    vi.stubEnv('WORKFLOW_BUNDLE_CACHE', cache);
+    try {
+      const first = await compileCached();
+      expect('code' in first && first.code).toContain('fileWorkflow');
+      const written = join(cache, 'workflow-bundle-default.js');
+      expect(readFileSync(written, 'utf8').slice(0, 200)).toContain('failure converter: default');
+      await expect(compileCached()).resolves.toEqual({ codePath: written });
+      // A bundle for another failure converter is compiled and kept beside it, never mixed up.
+      await expect(compileCached(failureConverterPath)).resolves.toHaveProperty('code');
+      await expect(compileCached(failureConverterPath)).resolves.toEqual({ codePath: join(cache, 'workflow-bundle-failure_converter.js') });
+    } finally {
+      vi.unstubAllEnvs();
+    }
+  }, 240_000);
 });

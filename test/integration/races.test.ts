@@ -184,7 +184,7 @@ describe('races on one date', () => {
     console.log(`two files for one date, ${runs} runs: ${JSON.stringify(seen)}`);
   }, 300_000);
 
-  it('an amendment and a reconciliation for the same date at once', async () => {
+  it('an amendment and a reconciliation for the same date at once: the amendment ends on top, as version 2 after an applied reconciliation or 1 after a refused one', async () => {
     const runs = 5;
     const seen = { reconThenAmend: 0, reconRefused: 0 };
     for (let i = 0; i < runs; i++) {

@@ -82,7 +82,7 @@ describe('timestamps and dates', () => {
     expect(eventTsSchema.safeParse(ts).success).toBe(valid);
   });
 
-  test('calendar dates', () => {
+  test('isRealDate accepts a leap day and year 1, refuses 2026-02-29, month 13, year 0 and an unpadded month', () => {
     expect(isRealDate('2024-02-29')).toBe(true);
     expect(isRealDate('2026-02-29')).toBe(false);
     expect(isRealDate('2026-13-01')).toBe(false);

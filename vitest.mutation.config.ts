@@ -11,12 +11,12 @@ export default defineConfig({
     include: process.env.MUTATION_TESTS?.split(',') ?? [
       'test/unit/contract.test.ts',
       'test/unit/decimal.test.ts',
-      'test/unit/dates.test.ts',
       'test/unit/schedule-time.test.ts',
       'test/unit/stream-event.test.ts',
       'test/unit/warehouse-rows.test.ts',
       'test/unit/validate.test.ts',
-      'test/unit/digest.test.ts',
+      'test/unit/validate-delivery.test.ts',
+      'test/unit/workflow-api.test.ts',
     ],
     // Generous: mutation runs share a busy machine, and a timed-out test would count as a failure.
     testTimeout: 300_000,

@@ -16,6 +16,7 @@ export default defineConfig({
       'test/unit/warehouse-rows.test.ts',
       'test/unit/validate.test.ts',
       'test/unit/validate-delivery.test.ts',
+      'test/unit/digest.test.ts',
       'test/unit/workflow-api.test.ts',
     ],
     // Generous: mutation runs share a busy machine, and a timed-out test would count as a failure.

@@ -11,6 +11,7 @@ export default defineConfig({
     include: process.env.MUTATION_TESTS?.split(',') ?? [
       'test/unit/contract.test.ts',
       'test/unit/decimal.test.ts',
+      'test/unit/dates.test.ts',
       'test/unit/schedule-time.test.ts',
       'test/unit/stream-event.test.ts',
       'test/unit/warehouse-rows.test.ts',

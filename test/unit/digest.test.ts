@@ -42,6 +42,25 @@ describe('CsvByteScanner: what it reports', () => {
     expect([...scanner.problemKinds].sort()).toEqual(['bare_cr', 'blank_line', 'mixed_line_ends']);
   });
 
+  test('a clean file has no problem of any kind', () => {
+    const { scanner } = scan('a,b\n1,"x\ny"\n2,3\n');
+    expect(scanner.problems).toEqual([]);
+    expect(scanner.problemCount).toBe(0);
+    expect([...scanner.problemKinds]).toEqual([]);
+  });
+
+  test('names every group of blank lines inside the file at its lines', () => {
+    expect(scan('h\n1\n\n2\n\n\n3\n').scanner.problems.map((p) => [p.kind, p.line])).toEqual([
+      ['blank_line', 3],
+      ['blank_line', 5],
+      ['blank_line', 6],
+    ]);
+  });
+
+  test('a CR right after a CR is bare', () => {
+    expect(scan('a,b\r\n1\r\r\n').scanner.problems.map((p) => [p.kind, p.line])).toEqual([['bare_cr', 2]]);
+  });
+
   test('reports mixed line ends and a bare CR once each, however often they recur', () => {
     const { scanner } = scan('a,b\n1\r\n2\r\n3\n4\r5\r6\r\n');
     expect(scanner.problems.map((p) => [p.kind, p.line])).toEqual([
@@ -66,6 +85,13 @@ describe('CsvByteScanner: what it reports', () => {
     expect([...scanner.problemKinds]).toEqual(['blank_line']);
   });
 
+  test('lists at most 100 problems of any kinds together', () => {
+    const { scanner } = scan(`a,b\n1,2\n${'\n'.repeat(100)}3,4\r\n5\r6\n`);
+    expect(scanner.problems).toHaveLength(100);
+    expect(scanner.problemCount).toBe(102);
+    expect([...scanner.problemKinds].sort()).toEqual(['bare_cr', 'blank_line', 'mixed_line_ends']);
+  });
+
   test('allows a record of exactly MAX_RECORD_BYTES (its CRLF excluded) and flags one byte more', () => {
     const at = (n: number) => scan(`a,b\r\n${'x'.repeat(n)}\r\n1,2\r\n`).scanner.problems;
     expect(at(MAX_RECORD_BYTES)).toEqual([]);
@@ -76,6 +102,10 @@ describe('CsvByteScanner: what it reports', () => {
         reason: `record is ${MAX_RECORD_BYTES + 1} bytes, longer than ${MAX_RECORD_BYTES} (no valid record comes close)`,
       },
     ]);
+    // A record that starts with a quote is measured from the quote.
+    const quoted = (n: number) => scan(`a,b\n1,2\n"${'q'.repeat(n - 2)}"\n`).scanner.problems.map((p) => [p.kind, p.line]);
+    expect(quoted(MAX_RECORD_BYTES)).toEqual([]);
+    expect(quoted(MAX_RECORD_BYTES + 1)).toEqual([['long_record', 3]]);
     // The header is not a data record: a long header is left to the header check.
     expect(scan(`${'h'.repeat(MAX_RECORD_BYTES + 1)}\n1\n`).scanner.problems).toEqual([]);
   });
@@ -97,6 +127,20 @@ describe('CsvByteScanner: lines', () => {
     const { lines } = scan(text).end;
     // Logical: header 1, r0 2, r1 3, blank 4, r2 5, r3 6, r4 7.
     expect([1, 2, 3, 5, 6, 7].map((l) => lines.lineOfLogical(l))).toEqual([1, 2, 3, 6, 7, 10]);
+  });
+
+  test('a first record after a blank line starts on the line after it', () => {
+    const { lines } = scan('h\n\nr0\nr1\n').end;
+    expect([0, 1].map((r) => lines.lineOfRecord(r))).toEqual([3, 4]);
+  });
+
+  test('stays exact up to a million anchors and says when it no longer is', () => {
+    // Every two-line quoted record after the first moves the line offset: one anchor each.
+    const records = (n: number): string => `h\n${'"a\nb"\n'.repeat(n)}`;
+    expect(scan(records(1_000_001)).end.lines.exact).toBe(true);
+    const over = scan(records(1_000_002)).end.lines;
+    expect(over.exact).toBe(false);
+    expect(over.lineOfRecord(999_999)).toBe(2 + 2 * 999_999);
   });
 
   test('without anchors, records follow the header line by line', () => {

@@ -86,6 +86,12 @@ describe('time zones', () => {
     expect(utcOffsetMs(change + 10 * HOUR, 'America/New_York')).toBe(-4 * HOUR);
   });
 
+  it('is exact on both sides of a change that falls inside a 15-minute bucket (Dublin, 1916-10-01 02:25:21 UTC)', () => {
+    expect(utcOffsetMs(Date.parse('1916-10-01T02:26:00Z'), 'Europe/Dublin')).toBe(0);
+    expect(utcOffsetMs(Date.parse('1916-10-01T02:25:20Z'), 'Europe/Dublin')).toBe(2_079_000);
+    expect(utcOffsetMs(Date.parse('1916-10-01T02:25:21Z'), 'Europe/Dublin')).toBe(0);
+  });
+
   it('reads instants before year 1 (BC) in UTC at offset 0', () => {
     expect(utcOffsetMs(Date.parse('-000100-06-15T12:00:00Z'), 'UTC')).toBe(0);
   });
@@ -111,6 +117,8 @@ describe('formatTimestamp', () => {
   it('writes milliseconds with three digits and the offset, Z in UTC', () => {
     expect(formatTimestamp(5, 'UTC')).toBe('1970-01-01T00:00:00.005Z');
     expect(formatTimestamp(61_050, 'UTC')).toBe('1970-01-01T00:01:01.050Z');
+    expect(formatTimestamp(10, 'UTC')).toBe('1970-01-01T00:00:00.010Z');
+    expect(formatTimestamp(100, 'UTC')).toBe('1970-01-01T00:00:00.100Z');
     expect(formatTimestamp(Date.parse('2026-11-22T04:59:58.120Z'), 'America/New_York')).toBe('2026-11-21T23:59:58.120-05:00');
     expect(formatTimestamp(Date.parse('2026-11-21T18:15:09.999Z'), 'Asia/Kathmandu')).toBe('2026-11-22T00:00:09.999+05:45');
     expect(formatTimestamp(Date.parse('2026-11-21T10:00:00Z'), 'Europe/London')).toBe('2026-11-21T10:00:00.000Z');

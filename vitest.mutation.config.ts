@@ -16,7 +16,9 @@ export default defineConfig({
       'test/unit/stream-event.test.ts',
       'test/unit/warehouse-rows.test.ts',
       'test/unit/validate.test.ts',
+      'test/unit/validate-delivery.test.ts',
       'test/unit/digest.test.ts',
+      'test/unit/workflow-api.test.ts',
     ],
     // Generous: mutation runs share a busy machine, and a timed-out test would count as a failure.
     testTimeout: 300_000,

@@ -8,11 +8,9 @@ export const ID_PATTERN = /^[A-Za-z0-9._:-]{1,64}$/;
 export const AMOUNT_PATTERN = /^-?[0-9]{1,29}(\.[0-9]{1,9})?$/;
 export const DATE_PATTERN = /^\d{4}-\d{2}-\d{2}$/;
 export const CURRENCY_PATTERN = /^[A-Z]{3}$/;
-/** RFC 3339 with a mandatory offset or Z; fractional seconds optional. */
-export const TIMESTAMP_PATTERN = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
 /**
- * TIMESTAMP_PATTERN with field ranges (hour 00–23, minute and second 00–59, offset up to ±23:59): no leap
- * second, no 24:00, which BigQuery TIMESTAMP refuses. The date part is checked as a calendar date separately.
+ * RFC 3339 with a mandatory offset or Z, fractional seconds optional, and field ranges (hour 00–23, minute and second
+ * 00–59, offset up to ±23:59): no leap second, no 24:00, which BigQuery TIMESTAMP refuses. The date part is checked as a calendar date separately.
  * Written so that the same source works in JavaScript and in RE2 (DuckDB's and BigQuery's regex engine).
  */
 export const STRICT_TIMESTAMP_PATTERN =

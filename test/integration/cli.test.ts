@@ -51,17 +51,32 @@ describe('cli', () => {
     rmSync(root, { recursive: true, force: true });
   });
 
-  it('has --help on every command', async () => {
-    const commands = [
-      [], ['up'], ['stack'], ['stack', 'start'], ['stack', 'stop'], ['worker'], ['reconcile'], ['amend'], ['replay'], ['status'], ['report'],
-      ['totals'], ['stream'], ['stream', 'pause'], ['stream', 'progress'], ['files'], ['late'], ['schedule'], ['schedule', 'trigger'], ['generate'],
-    ];
-    const results = await Promise.all(commands.map((c) => cli(...c, '--help')));
-    for (const [i, r] of results.entries()) {
-      expect(r.code, commands[i]?.join(' ')).toBe(0);
-      expect(r.out).toMatch(/^Usage: cli/m);
+  /** The subcommands a `--help` output lists under "Commands:" (help itself left out). */
+  const subcommands = (help: string): string[] => {
+    const section = help.split(/^Commands:$/m)[1] ?? '';
+    return [...section.matchAll(/^ {2}([a-z][\w-]*)/gm)].map((m) => m[1] ?? '').filter((name) => name !== 'help');
+  };
+
+  it('has --help on every command and subcommand the help lists, found by walking the help tree', async () => {
+    const seen: string[][] = [];
+    let level: string[][] = [[]];
+    while (level.length > 0) {
+      const results = await Promise.all(level.map((c) => cli(...c, '--help')));
+      const next: string[][] = [];
+      for (const [i, r] of results.entries()) {
+        const command = level[i] ?? [];
+        expect(r.code, command.join(' ')).toBe(0);
+        expect(r.out, command.join(' ')).toMatch(new RegExp(`^Usage: cli${command.map((c) => ` ${c}`).join('')}\\b`, 'm'));
+        seen.push(command);
+        next.push(...subcommands(r.out).map((sub) => [...command, sub]));
+      }
+      level = next;
     }
-  });
+    // The walk found the tree, not just the root: the commands operators use are among what it checked.
+    const names = seen.map((c) => c.join(' '));
+    expect(names).toEqual(expect.arrayContaining(['up', 'stack start', 'worker', 'reconcile', 'replay', 'restore', 'stream pause', 'schedule trigger', 'generate']));
+    expect(names.length).toBeGreaterThanOrEqual(25);
+  }, 600_000);
 
   it('delivers a reconciliation, reads it back through the worker, then from the file when the worker is gone', async () => {
     worker = spawn(tsx, ['src/cli/main.ts', 'worker'], { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -119,11 +119,13 @@ describe.each(targets)('restore workflow on $name', ({ open }) => {
     const date = '2026-11-16';
     await threeVersions(pipeline.warehouse, date);
     const before = await pipeline.warehouse.checksums();
-    const handle = await restore(pipeline, { eventDate: date, toVersion: 2 });
-    const failure = await handle.result().then(() => null, (e: unknown) => e);
-    expect(failure).toBeInstanceOf(WorkflowFailedError);
-    const cause = (failure as WorkflowFailedError).cause?.cause;
-    expect(cause instanceof Error ? cause.message : '').toMatch(/is at version 2; only an earlier version can be restored/);
-    expect(await pipeline.warehouse.checksums()).toEqual(before);
+    for (const toVersion of [2, 3]) {
+      const handle = await restore(pipeline, { eventDate: date, toVersion });
+      const failure = await handle.result().then(() => null, (e: unknown) => e);
+      expect(failure, `to version ${toVersion}`).toBeInstanceOf(WorkflowFailedError);
+      const cause = (failure as WorkflowFailedError).cause?.cause;
+      expect(cause instanceof Error ? cause.message : '').toMatch(/is at version 2; only an earlier version can be restored/);
+      expect(await pipeline.warehouse.checksums()).toEqual(before);
+    }
   });
 });

@@ -50,7 +50,7 @@ describe('a stream that always answers', () => {
     pipeline = undefined;
   });
 
-  it('ends a workflow task after every batch of an idle source, so a pause shows in the progress query at once', async () => {
+  it('ends a workflow task after every batch of an idle source (at most one batch per task), so a pause waits behind no chain of empty batches', async () => {
     const clientId = uniqueClient();
     // 300 events at once, then nothing: the stream catches up and then polls an idle source.
     const feed = new SimulatedFeed({ clientId, seed: 3, rate: 'unbounded', totalEvents: 300, businessDate: '2026-11-21' });

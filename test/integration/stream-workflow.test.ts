@@ -23,6 +23,7 @@ import { flushSignal, pauseSignal, resumeSignal, streamProgressQuery, type Strea
 import { startTestPipeline, type TestPipeline } from '../support/pipeline.js';
 import { startTemporal } from '../support/servers.js';
 import { applyFile, batchOf, tx } from '../support/warehouse-contract.js';
+import { expectWarehouseMatches } from '../support/stream-oracle.js';
 
 const BUSINESS_DATE = '2026-11-21';
 const SEALED = ['2026-11-18', '2026-11-19'];
@@ -53,34 +54,6 @@ const sealDates = async (w: Warehouse, dates: string[]): Promise<void> => {
     await applyFile(w, { changeId, kind: 'reconciliation', covers: [date], sequence: i + 1, rows: [] });
     await w.publishChange(changeId);
   }
-};
-
-/** Asserts the warehouse holds exactly what the feed's offsets [0, to) must produce. */
-const expectWarehouseMatches = async (w: Warehouse, expected: ExpectedCounts): Promise<void> => {
-  const side = await w.countSideTables();
-  expect({ late: side.lateArrivals, conflicts: side.conflicts, rejects: side.rejects }).toEqual({
-    late: expected.late,
-    conflicts: expected.conflicts,
-    rejects: expected.invalid,
-  });
-  const dates = Object.keys(expected.provisional);
-  const totals = await w.dailyTotals(dates);
-  const actual: Record<string, { rows: number; totals: Record<string, string> }> = {};
-  for (const t of totals) {
-    const day = (actual[t.eventDate] ??= { rows: 0, totals: {} });
-    day.rows += t.rows;
-    day.totals[t.currency] = t.total;
-    expect(t.status).toBe('provisional');
-  }
-  expect(actual).toEqual(expected.provisional);
-  let rows = 0;
-  for (const date of dates) {
-    const stored = await w.readRows(date);
-    expect(stored.every((r) => r.status === 'provisional')).toBe(true);
-    expect(new Set(stored.map((r) => r.transactionId)).size).toBe(stored.length);
-    rows += stored.length;
-  }
-  expect(rows).toBe(expected.inserted);
 };
 
 const expectProgressMatches = (p: StreamProgress, expected: ExpectedCounts): void => {

@@ -64,8 +64,8 @@ describe('Temporal dev server from global setup', () => {
   });
 });
 
-describe('a dedicated server with dynamic config', () => {
-  it('starts on its own port with an extra namespace and is gone after stop', async () => {
+describe('a dedicated server', () => {
+  it('starts, given a dynamic-config setting, on its own port with an extra namespace, and its port is closed after stop', async () => {
     const server = await startTemporal({
       namespace: 'stack-test',
       dynamicConfig: { 'limit.historyCount.suggestContinueAsNew': 50 },

@@ -24,7 +24,7 @@ describe('duckdb warehouse: memory budgets of a database file', () => {
   const rows = (n: number, eventDate: string, prefix = 't') =>
     Array.from({ length: n }, (_, i) => tx(`${prefix}${String(i).padStart(6, '0')}`, eventDate, `${i}.25`, { description: `row ${i} `.repeat(8) }));
 
-  it('runs file work within fileMemoryLimit and the stream within memoryLimit again afterwards', async () => {
+  it('applies fileMemoryLimit to file work (1 MB: the file fails for memory) and lets the stream write 50,000 rows afterwards', async () => {
     // A budget too small for any file work: if it applies, staging fails for want of memory.
     const w = await DuckDbWarehouse.open({ path: join(dir, 'small.duckdb'), memoryLimit: '256MB', fileMemoryLimit: '1MB' });
     try {

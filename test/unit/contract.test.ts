@@ -1,7 +1,13 @@
 import { describe, expect, test } from 'vitest';
 import {
+  AMOUNT_PATTERN,
+  CURRENCY_PATTERN,
+  DATE_PATTERN,
   eventTsSchema,
   fileRowSchema,
+  ISO_4217,
+  REQUIRED_FILE_COLUMNS,
+  STRICT_TIMESTAMP_PATTERN,
   formatIssue,
   isRealDate,
   manifestSchema,
@@ -82,7 +88,7 @@ describe('timestamps and dates', () => {
     expect(eventTsSchema.safeParse(ts).success).toBe(valid);
   });
 
-  test('calendar dates', () => {
+  test('isRealDate accepts a leap day and year 1, refuses 2026-02-29, month 13, year 0 and an unpadded month', () => {
     expect(isRealDate('2024-02-29')).toBe(true);
     expect(isRealDate('2026-02-29')).toBe(false);
     expect(isRealDate('2026-13-01')).toBe(false);
@@ -151,4 +157,75 @@ describe('fileRowSchema', () => {
 test('formatIssue names file, line and field', () => {
   expect(formatIssue({ source: 'a.csv', line: 12, field: 'amount', reason: 'bad' })).toBe('a.csv:12 field amount: bad');
   expect(formatIssue({ source: 'a.csv', line: null, field: null, reason: 'empty' })).toBe('a.csv: empty');
+});
+
+describe('the reasons a client reads', () => {
+  const reasonsOf = (schema: { safeParse: (v: unknown) => { success: boolean; error?: unknown } }, value: unknown): string[] => {
+    const parsed = schema.safeParse(value);
+    return parsed.success ? [] : zodIssues(parsed.error as never, 'x', 1).map((i) => `${i.field ?? '-'}: ${i.reason}`);
+  };
+  const event = { schema_version: 1, transaction_id: 'tx-1', account_id: 'acct-1', event_ts: '2026-11-21T10:00:00Z', amount: '1.00', currency: 'USD' };
+
+  test('each field rule names itself', () => {
+    expect(reasonsOf(streamEventSchema, { ...event, transaction_id: 'a/b' })).toEqual(['transaction_id: must be 1–64 chars of [A-Za-z0-9._:-]']);
+    expect(reasonsOf(streamEventSchema, { ...event, event_date: '2026-02-30' })).toEqual(['event_date: must be a calendar date YYYY-MM-DD']);
+    expect(reasonsOf(streamEventSchema, { ...event, event_ts: '2026-11-21T10:00:00' })).toEqual([
+      'event_ts: must be an RFC 3339 timestamp with an offset or Z',
+    ]);
+    expect(reasonsOf(streamEventSchema, { ...event, amount: '1e5' })).toEqual([
+      'amount: must be an exact decimal with at most 29 integer and 9 fractional digits',
+    ]);
+    expect(reasonsOf(streamEventSchema, { ...event, currency: 'USDX' })).toEqual([
+      'currency: must be an upper-case ISO 4217 code',
+      'currency: is not an ISO 4217 currency',
+    ]);
+    expect(reasonsOf(streamEventSchema, { ...event, currency: 'ABC' })).toEqual(['currency: is not an ISO 4217 currency']);
+    expect(reasonsOf(streamEventSchema, { ...event, merchant_id: 'm'.repeat(65) })).toEqual(['merchant_id: must be at most 64 characters']);
+    expect(reasonsOf(streamEventSchema, { ...event, description: 'd'.repeat(513) })).toEqual(['description: must be at most 512 characters']);
+  });
+
+  test('manifest rules name themselves, as custom issues on covers where zod has no rule', () => {
+    expect(reasonsOf(manifestSchema, { ...manifest, kind: 'amendment', covers: [] })).toEqual(['covers: must list at least one date']);
+    expect(reasonsOf(manifestSchema, { ...manifest, sha256: `${'a'.repeat(64)}b` })).toEqual(['sha256: must be 64 lower-case hex digits']);
+    expect(reasonsOf(manifestSchema, { ...manifest, sha256: `b${'a'.repeat(64)}` })).toEqual(['sha256: must be 64 lower-case hex digits']);
+    const twice = manifestSchema.safeParse({ ...manifest, kind: 'amendment', covers: ['2026-11-21', '2026-11-21'] });
+    expect(twice.error?.issues.map((i) => [i.code, i.path.join('.'), i.message])).toEqual([['custom', 'covers', 'lists a date twice']]);
+    const two = manifestSchema.safeParse({ ...manifest, covers: ['2026-11-21', '2026-11-22'] });
+    expect(two.error?.issues.map((i) => [i.code, i.path.join('.'), i.message])).toEqual([['custom', 'covers', 'a reconciliation covers exactly one date']]);
+  });
+
+  test('an issue about the whole value names no field', () => {
+    expect(reasonsOf(manifestSchema, 'not an object')).toEqual([expect.stringMatching(/^-: /)]);
+  });
+});
+
+describe('the patterns validation shares with SQL (validate.ts runs them in DuckDB)', () => {
+  test('match the whole value only', () => {
+    for (const [pattern, ok] of [
+      [DATE_PATTERN, '2026-11-21'],
+      [CURRENCY_PATTERN, 'USD'],
+      [AMOUNT_PATTERN, '-12.5'],
+      [STRICT_TIMESTAMP_PATTERN, '2026-11-21T10:00:00+01:00'],
+    ] as const) {
+      expect(pattern.test(ok), `${pattern.source} ${ok}`).toBe(true);
+      expect(pattern.test(`x${ok}`), `${pattern.source} x${ok}`).toBe(false);
+      expect(pattern.test(`${ok}x`), `${pattern.source} ${ok}x`).toBe(false);
+    }
+  });
+
+  test('an amount needs no fraction', () => {
+    expect(AMOUNT_PATTERN.test('12')).toBe(true);
+    expect(eventTsSchema.safeParse('2026-11-21T10:00:00Zx').success).toBe(false);
+  });
+});
+
+describe('contract lists', () => {
+  test('the required file columns are all but merchant_id and description', () => {
+    expect(REQUIRED_FILE_COLUMNS).toEqual(['transaction_id', 'account_id', 'event_ts', 'event_date', 'amount', 'currency']);
+  });
+
+  test('ISO 4217 holds the 156 active codes, first and last of every line of the list among them', () => {
+    expect(ISO_4217.size).toBe(156);
+    for (const code of ['AED', 'CHF', 'CLP', 'HTG', 'HUF', 'MGA', 'MKD', 'RSD', 'RUB', 'UGX', 'USD', 'ZWG']) expect(ISO_4217.has(code), code).toBe(true);
+  });
 });

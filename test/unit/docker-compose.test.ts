@@ -248,7 +248,7 @@ describe('Prometheus alert rules', () => {
 });
 
 describe('Dockerfile', () => {
-  it('installs from the lock file on Node 20 and runs the worker', () => {
+  it('declares a node:20 base, npm ci (the lock file) and the worker as its command', () => {
     expect(dockerfile).toMatch(/^FROM node:20[\w.-]*$/m);
     expect(dockerfile).toMatch(/^RUN npm ci\b/m);
     expect(dockerfile).toContain('CMD ["npx", "tsx", "src/cli/main.ts", "worker"]');
@@ -259,7 +259,7 @@ describe('Dockerfile', () => {
     expect(ignored).toEqual(expect.arrayContaining(['deploy/secrets', 'deploy/stack.env', 'node_modules', '.tools', '.data']));
   });
 
-  it('builds both workflow bundles into the image and points the worker at the plain one', () => {
+  it('declares builds of both workflow bundles and points WORKFLOW_BUNDLE at the plain one', () => {
     expect(dockerfile).toMatch(/src\/workers\/bundle\.ts --out dist\/workflow-bundle\.js\b/);
     expect(dockerfile).toMatch(/--out dist\/workflow-bundle-codec\.js --with-codec/);
     expect(dockerfile).toMatch(/^ENV WORKFLOW_BUNDLE=\/app\/dist\/workflow-bundle\.js$/m);

@@ -72,4 +72,22 @@ describe('schedule time math (America/New_York)', () => {
     expect(formatDuration(42_000)).toBe('42s');
     expect(formatDuration(-90_000)).toBe('-1m 30s');
   });
+
+  it('minutesOfDay reads HH:MM whole, and refuses anything around it or a non-date with a message naming the value', () => {
+    expect(minutesOfDay('23:59')).toBe(23 * 60 + 59);
+    expect(() => minutesOfDay('x07:00')).toThrow('not a time of day HH:MM: "x07:00"');
+    expect(() => minutesOfDay('07:00x')).toThrow('not a time of day HH:MM: "07:00x"');
+    expect(() => instantOfLocalTime('2026-13-45', '06:00', NY)).toThrow('not a date YYYY-MM-DD: "2026-13-45"');
+  });
+
+  it('formatDuration prints days, hours and minutes, seconds only under an hour, and 0s for nothing', () => {
+    expect(formatDuration(0)).toBe('0s');
+    expect(formatDuration(400)).toBe('0s');
+    expect(formatDuration(2 * 86_400_000 + 3 * HOUR + 4 * 60_000 + 5_000)).toBe('2d 3h 4m');
+    expect(formatDuration(86_400_000 + 5_000)).toBe('1d');
+    expect(formatDuration(HOUR + 5_000)).toBe('1h');
+    expect(formatDuration(61_000)).toBe('1m 1s');
+    expect(formatDuration(5 * 60_000)).toBe('5m');
+    expect(formatDuration(-HOUR)).toBe('-1h');
+  });
 });

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { streamEventSchema } from '../../src/domain/contract.js';
 import {
   addDays,
@@ -10,7 +10,7 @@ import {
   previousDate,
   startOfBusinessDate,
 } from '../../src/domain/dates.js';
-import { parseStreamRecords } from '../../src/domain/stream-event.js';
+import { MAX_EVENT_BYTES, parseStreamRecords } from '../../src/domain/stream-event.js';
 import { SimulatedFeed } from '../../src/sources/simulated-feed.js';
 
 const NY = 'America/New_York';
@@ -82,6 +82,69 @@ describe('parseStreamRecords: valid events', () => {
   });
 });
 
+describe('parseStreamRecords: the fast path', () => {
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  // The hand-written check exists for throughput (zod alone is too slow for the stream): a valid event must never
+  // need zod, whatever optional fields it carries.
+  it.each([
+    ['all fields', { ...base, merchant_id: 'm'.repeat(64), description: 'd' }],
+    ['no event_date, merchant or description', without('event_date')],
+    ['512 code points of description in 1024 UTF-16 units', { ...base, description: '🚕'.repeat(512) }],
+    ['512 plain characters of description', { ...base, description: 'd'.repeat(512) }],
+  ])('accepts a valid event with %s without calling zod', (_name, event) => {
+    const zod = vi.spyOn(streamEventSchema, 'safeParse');
+    expect(parseOne(event).events).toHaveLength(1);
+    expect(zod).not.toHaveBeenCalled();
+  });
+
+  it.each([
+    ['account_id', 123],
+    ['event_ts', 1_700_000_000],
+    ['currency', ['USD']],
+    ['description', 5],
+  ])('never accepts a %s that is not a string, which zod rejects', (field, value) => {
+    const { events, rejects } = parseOne({ ...base, [field]: value });
+    expect(events).toEqual([]);
+    expect(rejects[0]?.reason).toContain(`field ${field}`);
+    expect(rejects[0]?.reason).not.toContain('is required');
+  });
+});
+
+describe('parseStreamRecords: event size', () => {
+  /** An event padded with an unknown field to exactly `bytes` UTF-8 bytes. */
+  const eventOfBytes = (bytes: number): string => {
+    const head = JSON.stringify({ ...base, pad: '' });
+    return `${head.slice(0, -2)}${'x'.repeat(bytes - Buffer.byteLength(head))}"}`;
+  };
+
+  it('accepts an event of exactly MAX_EVENT_BYTES bytes', () => {
+    const payload = eventOfBytes(MAX_EVENT_BYTES);
+    expect(Buffer.byteLength(payload)).toBe(MAX_EVENT_BYTES);
+    expect(parseOne(payload)).toMatchObject({ rejects: [], unknownFields: 1 });
+  });
+
+  it('rejects an event one byte over, naming its size, and keeps its first 1024 characters', () => {
+    const payload = eventOfBytes(MAX_EVENT_BYTES + 1);
+    const { events, rejects } = parseOne(payload);
+    expect(events).toEqual([]);
+    expect(rejects).toEqual([
+      {
+        offset: 7,
+        reason: `${SOURCE}:7: event is ${MAX_EVENT_BYTES + 1} bytes, over the limit of ${MAX_EVENT_BYTES}`,
+        raw: `${payload.slice(0, 1024)}…[${MAX_EVENT_BYTES + 1} bytes, truncated]`,
+      },
+    ]);
+  });
+
+  it('counts bytes, not characters: 22,000 three-byte characters are over the limit', () => {
+    const { rejects } = parseOne({ ...base, description: '€'.repeat(22_000) });
+    expect(rejects[0]?.reason).toMatch(/: event is \d+ bytes, over the limit of 65536$/);
+  });
+});
+
 describe('parseStreamRecords: rejects name the field and keep the payload', () => {
   it.each([
     ['missing currency', without('currency'), 'field currency: is required'],
@@ -124,6 +187,7 @@ describe('parseStreamRecords: rejects name the field and keep the payload', () =
     const reason = parseOne({ ...without('currency'), amount: '1e5' }).rejects[0]?.reason ?? '';
     expect(reason).toContain('field amount');
     expect(reason).toContain('field currency: is required');
+    expect(reason.split('; ')).toHaveLength(2);
   });
 
   it('does not count unknown fields of rejected events', () => {

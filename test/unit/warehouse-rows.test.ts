@@ -6,9 +6,10 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WarehouseError } from '../../src/warehouse/port.js';
 import { num, parseTotals, rowMappers, str, toFileEntry } from '../../src/warehouse/core/mappers.js';
-import { DATA_TABLES } from '../../src/warehouse/core/model.js';
+import { DATA_TABLES, TABLES } from '../../src/warehouse/core/model.js';
 import { checkVersions } from '../../src/warehouse/core/rules.js';
-import { differingIds, sameContent } from '../../src/warehouse/core/sql.js';
+import { consumerView, differingIds, DIFF_KIND_COUNTS, readmitLateStatements, sameContent, SUMMARY_COLUMNS } from '../../src/warehouse/core/sql.js';
+import type { ConsumerView } from '../../src/warehouse/port.js';
 
 const ledger = (eventDate: string, sequence: number | null, changeId: string | null, pendingChange = false) => ({ eventDate, sequence, changeId, pendingChange });
 
@@ -177,5 +178,74 @@ describe('shared SQL, run on DuckDB', () => {
       { d: '2026-11-20', id: 'file-only', kind: 'only_in_file', b: null, a: '7.000000000' },
       { d: '2026-11-20', id: 'stream-only', kind: 'only_in_stream', b: '5.000000000', a: null },
     ]);
+  });
+
+  it('DIFF_KIND_COUNTS counts the differing ids in all and per kind', async () => {
+    const [counts] = await query(
+      `SELECT CAST(n AS INTEGER) AS n, CAST(only_in_stream AS INTEGER) AS s, CAST(only_in_file AS INTEGER) AS f, CAST(amount_changed AS INTEGER) AS c
+       FROM (SELECT ${DIFF_KIND_COUNTS} FROM (${differingIds('a', 'b')}))`,
+    );
+    expect(counts).toEqual({ n: 5, s: 2, f: 2, c: 1 });
+  });
+
+  it('re-admits the late arrivals of reopened dates only: a new id as a provisional row, a changed one as a conflict, an equal one dropped', async () => {
+    const eventColumns = 'transaction_id VARCHAR, account_id VARCHAR, event_ts VARCHAR, event_date DATE, amount DECIMAL(38, 9), currency VARCHAR, merchant_id VARCHAR, description VARCHAR';
+    const run = (sql: string): Promise<unknown> => query(sql);
+    await run(`CREATE SCHEMA r`);
+    await run(`CREATE TABLE r.transactions (${eventColumns}, status VARCHAR, partition_version INTEGER, source_kind VARCHAR, source_id VARCHAR,
+      change_id VARCHAR, written_at VARCHAR)`);
+    await run(`CREATE TABLE r.late_arrivals (${eventColumns}, source_id VARCHAR, batch_id VARCHAR, stream_offset BIGINT, received_at VARCHAR)`);
+    await run(`CREATE TABLE r.stream_conflicts (${eventColumns}, source_id VARCHAR, batch_id VARCHAR, stream_offset BIGINT, received_at VARCHAR)`);
+    await run(`CREATE TABLE r.partition_ledger (event_date DATE, sealed BOOLEAN)`);
+    // 11-20 was reopened by the revert, 11-21 is still sealed by an earlier file, 11-22 was not reverted.
+    await run(`INSERT INTO r.partition_ledger VALUES ('2026-11-20', false), ('2026-11-21', true), ('2026-11-22', true)`);
+    await run(`INSERT INTO r.transactions VALUES
+      ('kept', 'x', 't', '2026-11-20', 1, 'USD', 'm', 'd', 'provisional', 0, 'stream', 'b0', NULL, 'w0'),
+      ('changed', 'x', 't', '2026-11-20', 1, 'USD', NULL, NULL, 'provisional', 0, 'stream', 'b0', NULL, 'w0')`);
+    await run(`INSERT INTO r.late_arrivals VALUES
+      ('new', 'x', 't', '2026-11-20', 3, 'USD', 'm', 'd', 'src', 'b1', 10, 'r1'),
+      ('kept', 'x', 't', '2026-11-20', 1, 'USD', 'm', 'd', 'src', 'b1', 11, 'r1'),
+      ('changed', 'x', 't', '2026-11-20', 2, 'USD', NULL, NULL, 'src', 'b1', 12, 'r1'),
+      ('still-sealed', 'x', 't', '2026-11-21', 4, 'USD', NULL, NULL, 'src', 'b1', 13, 'r1'),
+      ('not-reverted', 'x', 't', '2026-11-22', 5, 'USD', NULL, NULL, 'src', 'b1', 14, 'r1')`);
+    const statements = readmitLateStatements((t) => `r.${t}`, (column) => `${column} IN ('2026-11-20', '2026-11-21')`);
+    expect(statements).toHaveLength(3);
+    for (const sql of statements) await run(sql);
+
+    expect(await query(`SELECT transaction_id AS id, account_id AS a, event_ts AS ts, CAST(event_date AS VARCHAR) AS d, CAST(amount AS VARCHAR) AS amount,
+      currency AS c, merchant_id AS m, description AS ds, status, partition_version AS v, source_kind AS k, source_id AS src, change_id AS ch,
+      written_at AS w FROM r.transactions ORDER BY id`)).toEqual([
+      { id: 'changed', a: 'x', ts: 't', d: '2026-11-20', amount: '1.000000000', c: 'USD', m: null, ds: null, status: 'provisional', v: 0, k: 'stream', src: 'b0', ch: null, w: 'w0' },
+      { id: 'kept', a: 'x', ts: 't', d: '2026-11-20', amount: '1.000000000', c: 'USD', m: 'm', ds: 'd', status: 'provisional', v: 0, k: 'stream', src: 'b0', ch: null, w: 'w0' },
+      { id: 'new', a: 'x', ts: 't', d: '2026-11-20', amount: '3.000000000', c: 'USD', m: 'm', ds: 'd', status: 'provisional', v: 0, k: 'stream', src: 'b1', ch: null, w: 'r1' },
+    ]);
+    expect(await query(`SELECT transaction_id AS id, account_id AS a, event_ts AS ts, CAST(event_date AS VARCHAR) AS d, CAST(amount AS VARCHAR) AS amount,
+      currency AS c, merchant_id AS m, description AS ds, source_id AS src, batch_id AS b, CAST(stream_offset AS INTEGER) AS o, received_at AS r
+      FROM r.stream_conflicts`)).toEqual([
+      { id: 'changed', a: 'x', ts: 't', d: '2026-11-20', amount: '2.000000000', c: 'USD', m: null, ds: null, src: 'src', b: 'b1', o: 12, r: 'r1' },
+    ]);
+    expect((await query(`SELECT transaction_id AS id FROM r.late_arrivals ORDER BY id`)).map((r) => r.id)).toEqual(['not-reverted', 'still-sealed']);
+  });
+});
+
+describe('shared SQL constants', () => {
+  it('SUMMARY_COLUMNS lists the columns of reconciliation_summaries in table order', () => {
+    const table = TABLES.find((t) => t.name === 'reconciliation_summaries');
+    expect(SUMMARY_COLUMNS.split(', ')).toEqual(table?.fields.map((f) => f.name));
+  });
+
+  it('consumerView accepts the two consumer views and refuses any other name with INVARIANT', () => {
+    expect(consumerView('finance_transactions')).toBe('finance_transactions');
+    expect(consumerView('operations_transactions')).toBe('operations_transactions');
+    const refused = (() => {
+      try {
+        consumerView('transactions; DROP TABLE x' as ConsumerView);
+        return null;
+      } catch (error) {
+        return error;
+      }
+    })();
+    expect(refused).toBeInstanceOf(WarehouseError);
+    expect(refused).toMatchObject({ code: 'INVARIANT', message: 'unknown consumer view "transactions; DROP TABLE x"' });
   });
 });

@@ -23,6 +23,7 @@ import { ensureTopic } from '../../src/sources/kafka/feed-producer.js';
 import { KafkaCluster } from '../../src/sources/kafka/kafka-client.js';
 import { KafkaSources } from '../../src/sources/kafka/kafka-source.js';
 import { SimulatedFeed, type SimulatedFeedConfig } from '../../src/sources/simulated-feed.js';
+import { writeWorkflowBundle } from '../../src/workers/bundle.js';
 import { BigQueryWarehouse } from '../../src/warehouse/bigquery/bigquery-warehouse.js';
 import type { Warehouse } from '../../src/warehouse/port.js';
 import { startTestPipeline, temporalAddress } from '../support/pipeline.js';
@@ -176,7 +177,11 @@ describe.runIf(runnable)('two worker processes on one task queue (Kafka streams,
     } finally {
       await cluster.close();
     }
-    const reference = await singleWorkerRun(singleTopic);
+    const t0 = Date.now();
+    const phase = (what: string): void => console.log(`${((Date.now() - t0) / 1000).toFixed(1)} s: ${what}`);
+    // One workflow bundle for both worker processes (each would compile its own otherwise).
+    const bundlePath = join(tempDir('scale-out-bundle-'), 'workflow-bundle.js');
+    await writeWorkflowBundle(bundlePath);
 
     // Scale-out: two `npm run cli -- worker` processes, one task queue, one dataset, one landing dir and work dir.
     const clientId = `scale${randomUUID().slice(0, 8)}`;
@@ -207,16 +212,18 @@ describe.runIf(runnable)('two worker processes on one task queue (Kafka streams,
       METRICS_PORT: String(await freePort()),
       SDK_METRICS_PORT: '0',
       LOG_LEVEL: 'WARN',
+      WORKFLOW_BUNDLE: bundlePath,
     });
     const workers: WorkerProcess[] = [];
     const connection = await Connection.connect({ address: temporalAddress() });
     const client = new Client({ connection, namespace: process.env.TEMPORAL_NAMESPACE ?? 'default' });
     try {
-      for (let i = 0; i < 2; i++) {
-        const worker = spawnWorkerProcess(await envFor(), { entry: CLI_WORKER, readyTimeoutMs: 120_000 });
-        workers.push(worker);
-        await worker.ready;
-      }
+      for (let i = 0; i < 2; i++) workers.push(spawnWorkerProcess(await envFor(), { entry: CLI_WORKER, readyTimeoutMs: 300_000 }));
+      // The single-worker run (in this process) while the two worker processes start.
+      const reference = await singleWorkerRun(singleTopic);
+      phase('single-worker run done');
+      await Promise.all(workers.map((w) => w.ready));
+      phase('both workers ready');
       await startKafkaSupervisor(client, {
         taskQueue,
         topic,
@@ -241,6 +248,7 @@ describe.runIf(runnable)('two worker processes on one task queue (Kafka streams,
       await victim.kill();
       console.log(`SIGKILL worker ${victim.pid} at partition 0's cursor ${cursorAtKill}; streams on it before: ${before.map((ids, p) => `${p}:${ids.filter((i) => i.startsWith(`${victim.pid}@`)).length}`).join(' ')}`);
       expect(cursorAtKill).toBeLessThan(EVENTS);
+      phase(`worker ${victim.pid} killed`);
 
       const results = (await Promise.all(handles.map((h) => h.result()))) as StreamProgress[];
       for (const [p, progress] of results.entries()) {
@@ -252,12 +260,14 @@ describe.runIf(runnable)('two worker processes on one task queue (Kafka streams,
         expect(ids.slice(before[p]!.length).every((i) => i.startsWith(`${survivor.pid}@`)), `partition ${p}`).toBe(true);
       }
 
+      phase('streams done');
       const landing = new LocalDirLanding(landingDir);
       for (const fileId of await deliverFiles(landingDir, clientId)) {
         const started = await startFileWorkflow(client, taskQueue, await intakeInput({ landing, fileId, clientId }));
         if (!started.started) throw new Error(started.reason);
         expect((await started.handle.result()).outcome).toBe('applied');
       }
+      phase('files applied');
       const scaledOut = await fingerprint(warehouse);
       expect(scaledOut.perDate[BUSINESS_DATE]?.rows).toBeGreaterThan(2 * 0.9 * EVENTS);
       expect(scaledOut).toEqual(reference);
@@ -266,5 +276,5 @@ describe.runIf(runnable)('two worker processes on one task queue (Kafka streams,
       await connection.close();
       await warehouse.close();
     }
-  }, 300_000);
+  }, 600_000);
 });

@@ -31,8 +31,8 @@ import { emulatorAvailable, freePort, startKafka, type KafkaServer } from '../su
 import { CLI_WORKER, spawnWorkerProcess, type WorkerProcess } from '../support/worker-process.js';
 
 const PARTITIONS = 2;
-const EVENTS = 1_500;
-const MAX_ROWS = 100;
+const EVENTS = 1_000;
+const MAX_ROWS = 250;
 const BUSINESS_DATE = '2026-11-21';
 /** The feed writes a few events to earlier dates: 2026-11-20 is reconciled, then amended. */
 const FILE_DATE = '2026-11-20';
@@ -238,7 +238,7 @@ describe.runIf(runnable)('two worker processes on one task queue (Kafka streams,
       // Mid-stream: partition 0's stream has written a few batches and is short of the end.
       const cursorAtKill = await waitFor('partition 0 to get going', async () => {
         const { cursor } = await handles[0]!.query(streamProgressQuery);
-        return cursor >= 3 * MAX_ROWS ? cursor : undefined;
+        return cursor >= MAX_ROWS ? cursor : undefined;
       });
       const identity = (await taskIdentities(handles[0]!)).at(-1) ?? '';
       const victim = workers.find((w) => identity.startsWith(`${w.pid}@`));

@@ -2,13 +2,11 @@
  * Activities of the operating workflows (landing watcher, daily reconciliation watch, alerts). Thin: each
  * calls the landing, the warehouse or the Temporal client and returns ids, statuses and counts.
  */
-import { readdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import { ApplicationFailure, log } from '@temporalio/activity';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { businessDateOfInstant } from '../domain/dates.js';
 import { intakeInput } from '../files/intake.js';
-import { LocalDirLanding, type Landing, type LandingArea } from '../files/landing.js';
+import type { Landing, LandingArea } from '../files/landing.js';
 import { startFileWorkflow } from './start-file.js';
 import type { Warehouse } from '../warehouse/port.js';
 import { fileLandedSignal, REPLAYABLE_AREAS, searchAttributes, workflowIds, type FileLanded } from '../domain/workflow-api.js';
@@ -79,13 +77,11 @@ export const createOpsActivities = ({
   fetch: fetchImpl = fetch,
   now = Date.now,
 }: OpsActivityDeps) => {
-  /** Stored deliveries of a file id (processed, then refused, then quarantined; newest first); needs a directory landing. */
+  /** Stored deliveries of a file id (processed, then refused, then quarantined; newest first), in a directory or a bucket. */
   const storedDeliveries = async (fileId: string): Promise<Array<{ area: LandingArea; sha256: string }>> => {
-    if (!(landing instanceof LocalDirLanding)) return [];
     const found: Array<{ area: LandingArea; sha256: string; at: string }> = [];
     for (const area of REPLAYABLE_AREAS) {
-      const dirs = await readdir(join(landing.root, area, fileId)).catch(() => [] as string[]);
-      for (const dir of dirs) {
+      for (const dir of await landing.listStored(fileId, area)) {
         const text = await landing.readManifest(fileId, { area, sha256: dir });
         if (text === null) continue;
         try {

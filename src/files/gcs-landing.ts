@@ -91,6 +91,20 @@ export class GcsLanding implements Landing {
     return this.bucket.file(`${this.prefix}${from.area}/${fileId}/${from.sha256.slice(0, 12)}/${name}`);
   }
 
+  /** The manifest as it was when the data generation was read (copied beside the data's copy). */
+  private keptManifest(fileId: string, dataGeneration: string): File {
+    return this.bucket.file(`${this.prefix}.deliveries/${fileId}/${dataGeneration}/${fileId}${MANIFEST_SUFFIX}`);
+  }
+
+  private async text(file: File): Promise<string | null> {
+    try {
+      return (await file.download())[0].toString('utf8');
+    } catch (error) {
+      if (status(error) === 404) return null;
+      throw error;
+    }
+  }
+
   private claimFile(fileId: string, sha256: string): File {
     return this.bucket.file(`${this.prefix}.deliveries/${fileId}/${sha256.slice(0, 12)}.json`);
   }
@@ -139,12 +153,19 @@ export class GcsLanding implements Landing {
       // Read one generation only: copy it aside, and copy again if the object changed meanwhile (GCS refuses the
       // copy by its precondition; the second look covers local servers that ignore it).
       let readFrom = source;
+      let manifestGeneration: string | null = null;
       if (from === 'incoming') {
         readFrom = this.bucket.file(`${this.prefix}.deliveries/${fileId}/${generation}/${dataName}`);
         await source.copy(readFrom, { preconditionOpts: { ifSourceGenerationMatch: generation } } as never);
         if ((await generationOf(source)) !== generation) {
           await readFrom.delete().catch(ignoreGone);
           return this.openData(fileId, from);
+        }
+        // The manifest beside it, so this delivery keeps its manifest even if the client replaces the incoming one.
+        const manifest = this.incoming(`${fileId}${MANIFEST_SUFFIX}`);
+        manifestGeneration = await generationOf(manifest);
+        if (manifestGeneration !== null) {
+          await manifest.copy(this.keptManifest(fileId, generation), { preconditionOpts: { ifSourceGenerationMatch: manifestGeneration } } as never).catch(ignoreGone);
         }
       }
       const dir = await mkdtemp(join(this.options.tmpDir ?? tmpdir(), 'gcs-landing-'));
@@ -158,8 +179,7 @@ export class GcsLanding implements Landing {
       });
       await pipeline(readFrom.createReadStream({ validation: false }), hashing, createWriteStream(path));
       if (from === 'incoming') {
-        const manifest = await generationOf(this.incoming(`${fileId}${MANIFEST_SUFFIX}`));
-        const claim: Claim = { bucket: this.options.bucket, dataName, dataGeneration: generation, manifestGeneration: manifest, sha256: hash.digest('hex') };
+        const claim: Claim = { bucket: this.options.bucket, dataName, dataGeneration: generation, manifestGeneration, sha256: hash.digest('hex') };
         await this.claimFile(fileId, claim.sha256).save(JSON.stringify(claim), { resumable: false, contentType: 'application/json' });
       }
       return { path, dataName, release: () => rm(dir, { recursive: true, force: true }) };
@@ -185,28 +205,46 @@ export class GcsLanding implements Landing {
       await this.stored(input.fileId, target, `${input.fileId}.errors.json`).save(`${JSON.stringify(input.report, null, 2)}\n`, { resumable: false, contentType: 'application/json' });
     }
     const claim = await this.claim(input.fileId, input.sha256);
-    // Data: the generation that was processed, from its copy; the incoming object is deleted only if it still is that one.
+    const manifest = this.incoming(`${input.fileId}${MANIFEST_SUFFIX}`);
+    const manifestText = await this.readManifest(input.fileId);
+    // The incoming pair is (again) this delivery: its manifest names this sha256. Otherwise the client has replaced
+    // it with another delivery since, which stays in place for its own run.
+    const incomingIsThis = manifestText !== null && manifestSha256(manifestText) === input.sha256;
+    // Data: the generation that was read, from its copy; an incoming object is deleted only if it is that generation
+    // or a re-delivery of this one (same manifest), never a newer delivery.
     for (const suffix of DATA_SUFFIXES) {
       const dataName = `${input.fileId}${suffix}`;
       if (claim && claim.dataName !== dataName) continue;
       const incoming = this.incoming(dataName);
-      const source = claim ? this.bucket.file(`${this.prefix}.deliveries/${input.fileId}/${claim.dataGeneration}/${dataName}`) : incoming;
-      const generation = claim?.dataGeneration ?? (await generationOf(incoming));
-      if (generation === null) continue;
-      await source.copy(this.stored(input.fileId, target, dataName)).catch(ignoreGone);
-      await deleteIfGeneration(incoming, generation);
-    }
-    // Manifest last, so the pair is never "ready" with a manifest whose data has moved; only if it is this delivery's.
-    const manifest = this.incoming(`${input.fileId}${MANIFEST_SUFFIX}`);
-    const text = await this.readManifest(input.fileId);
-    if (text !== null && manifestSha256(text) === input.sha256) {
-      const generation = await generationOf(manifest);
-      if (generation !== null) {
-        await manifest.copy(this.stored(input.fileId, target, `${input.fileId}${MANIFEST_SUFFIX}`), { preconditionOpts: { ifSourceGenerationMatch: generation } } as never).catch(ignoreGone);
-        await deleteIfGeneration(manifest, generation);
+      const current = await generationOf(incoming);
+      if (claim) {
+        await this.bucket.file(`${this.prefix}.deliveries/${input.fileId}/${claim.dataGeneration}/${dataName}`).copy(this.stored(input.fileId, target, dataName)).catch(ignoreGone);
+        if (current !== null && (current === claim.dataGeneration || incomingIsThis)) await deleteIfGeneration(incoming, current);
+      } else if (current !== null && (incomingIsThis || manifestText === null)) {
+        await incoming.copy(this.stored(input.fileId, target, dataName), { preconditionOpts: { ifSourceGenerationMatch: current } } as never).catch(ignoreGone);
+        await deleteIfGeneration(incoming, current);
       }
     }
+    // Manifest last, so the pair is never "ready" with a manifest whose data has moved: the one read with the data
+    // (the incoming one may have been replaced since), else the incoming one if it is this delivery's.
+    const kept = claim ? this.keptManifest(input.fileId, claim.dataGeneration) : null;
+    const keptText = kept ? await this.text(kept) : null;
+    const storedManifest = this.stored(input.fileId, target, `${input.fileId}${MANIFEST_SUFFIX}`);
+    const generation = incomingIsThis ? await generationOf(manifest) : null;
+    if (kept && keptText !== null && manifestSha256(keptText) === input.sha256) {
+      await kept.copy(storedManifest).catch(ignoreGone);
+    } else if (generation !== null) {
+      await manifest.copy(storedManifest, { preconditionOpts: { ifSourceGenerationMatch: generation } } as never).catch(ignoreGone);
+    }
+    if (generation !== null) await deleteIfGeneration(manifest, generation);
     return { location };
+  }
+
+  async listStored(fileId: string, area: LandingArea): Promise<string[]> {
+    const folder = `${this.prefix}${area}/${fileId}/`;
+    const [files] = await this.bucket.getFiles({ prefix: folder, autoPaginate: true });
+    const keys = files.filter((f) => f.name.endsWith(MANIFEST_SUFFIX)).map((f) => f.name.slice(folder.length).split('/')[0] ?? '');
+    return [...new Set(keys)].filter((k) => k !== '');
   }
 
   /** Creates the bucket if it does not exist (local servers and tests). */

@@ -53,6 +53,8 @@ export interface Landing {
    * lands beside the first, never over it). Returns the new location; a repeat after success is a no-op.
    */
   moveTo(input: { fileId: string; area: LandingArea; sha256: string; report?: QuarantineReport }): Promise<{ location: string }>;
+  /** The kept deliveries of a file in an area: the `<sha12>` folder of each (what `readManifest` and `openData` take as sha256). */
+  listStored(fileId: string, area: LandingArea): Promise<string[]>;
 }
 
 const DATA_SUFFIXES = ['.csv', '.csv.gz'] as const;
@@ -139,5 +141,9 @@ export class LocalDirLanding implements Landing {
       }
     }
     return { location: target };
+  }
+
+  async listStored(fileId: string, area: LandingArea): Promise<string[]> {
+    return readdir(join(this.root, area, fileId)).catch(() => []);
   }
 }

@@ -22,6 +22,7 @@ import {
   fileProgressQuery,
   retryRollbackSignal,
   searchAttributes,
+  siblingQueue,
   type FileStage,
   type FileWorkflowInput,
   type FileWorkflowResult,
@@ -48,7 +49,10 @@ const STEP_TIMEOUTS = {
 } as const;
 
 const proxies = (cancellationType: ActivityCancellationType) => {
+  // The files queue: its slots bound how many files validate at once, apart from the stream's.
+  const taskQueue = siblingQueue(workflowInfo().taskQueue, 'files');
   const options = (startToCloseTimeout: string): ActivityOptions => ({
+    taskQueue,
     startToCloseTimeout,
     heartbeatTimeout: '30s',
     cancellationType,

@@ -9,7 +9,7 @@ import { formatIssue, type FileKind, type InputIssue } from '../domain/contract.
 import type { Landing, StoredIn } from '../files/landing.js';
 import { validateFile } from '../files/validate.js';
 import type { FileOutcome, ReplaceInput, Warehouse } from '../warehouse/port.js';
-import { classified } from './errors.js';
+import { warehouseCall } from './warehouse-call.js';
 
 /** Test hook: lets a test fail or stall a chosen step. Production injects nothing. */
 export interface FaultInjector {
@@ -54,7 +54,7 @@ const reject = async (
   return { ok: false, issueCount: found.issueCount, summary: `${found.issueCount} problem(s); ${first}`, reportPath };
 };
 
-const HEARTBEAT_EVERY_MS = 10_000;
+const HEARTBEAT_EVERY_MS = 1_000;
 
 interface FileRef {
   fileId: string;
@@ -67,11 +67,12 @@ export const createFileActivities = ({ warehouse, landing, workDir, clientId, va
     // Cancelled before it started (the file workflow was cancelled while the task waited for a slot): do not start.
     ctx.cancellationSignal.throwIfAborted();
     await faults?.before(name, ctx.info.attempt);
-    // A large file keeps the warehouse busy for minutes: beat, so the heartbeat timeout catches a dead worker only.
-    // Validation beats with its own progress.
+    // A large file keeps the warehouse busy for minutes: beat, so the heartbeat timeout catches a dead worker only,
+    // and so a cancel reaches the step (it arrives with a heartbeat's answer). Validation beats with its own progress.
     const beat = name === 'validate' ? undefined : setInterval(() => ctx.heartbeat(), HEARTBEAT_EVERY_MS);
     try {
-      return await classified(work);
+      // The warehouse call learns who asks and is cancelled with the activity (src/warehouse/job-context.ts).
+      return await warehouseCall(name, work);
     } finally {
       if (beat !== undefined) clearInterval(beat);
     }

@@ -106,6 +106,8 @@ export const createPipelineWorker = async (input: {
   dataConverter?: DataConverter;
   /** A prebuilt workflow bundle (WORKFLOW_BUNDLE); unset: compiled from the sources in a child process. */
   workflowBundlePath?: string;
+  /** Tests: workflow code from another module (variants of a workflow), bundled in this process. */
+  workflowsPath?: string;
   /** SHUTDOWN_GRACE_MS: how long running activities may finish after shutdown is requested (SDK default 0). */
   shutdownGraceTime?: number;
 }): Promise<Worker> =>
@@ -113,12 +115,17 @@ export const createPipelineWorker = async (input: {
     connection: input.connection,
     namespace: input.namespace,
     taskQueue: input.taskQueue,
-    workflowBundle: await workflowBundle(input.dataConverter?.failureConverterPath, input.workflowBundlePath),
+    ...(input.workflowsPath
+      ? { workflowsPath: input.workflowsPath }
+      : { workflowBundle: await workflowBundle(input.dataConverter?.failureConverterPath, input.workflowBundlePath) }),
     ...(input.dataConverter ? { dataConverter: input.dataConverter } : {}),
     activities: createActivities(input.deps, input.queue),
     maxConcurrentActivityTaskExecutions: input.slots?.activities ?? 20,
     ...(input.slots?.workflowTasks !== undefined ? { maxConcurrentWorkflowTaskExecutions: input.slots.workflowTasks } : {}),
     ...(input.slots?.localActivities !== undefined ? { maxConcurrentLocalActivityExecutions: input.slots.localActivities } : {}),
+    // A cancel reaches a running activity with a heartbeat's answer: heartbeats go out at least every 2 s (the SDK's
+    // default waits 80% of the heartbeat timeout, 24 s for the file steps), so a cancelled step stops within seconds.
+    maxHeartbeatThrottleInterval: '2s',
     // On shutdown, running activities get a grace before they are cancelled (they heartbeat, so they learn of it).
     ...(input.shutdownGraceTime !== undefined ? { shutdownGraceTime: input.shutdownGraceTime } : {}),
     ...(input.maxTaskQueueActivitiesPerSecond !== undefined ? { maxTaskQueueActivitiesPerSecond: input.maxTaskQueueActivitiesPerSecond } : {}),

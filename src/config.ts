@@ -69,6 +69,9 @@ export const configSchema = z
     TASK_QUEUE: z.string().default('transactions'),
     /** The queues this worker serves (`worker --queues`): stream, files, ops, shared (`<TASK_QUEUE>` itself), or all. */
     WORKER_QUEUES: queueList.default(['stream', 'files', 'ops', 'shared']),
+    /** Worker Versioning: the deployment and build this worker belongs to (both, or neither: unversioned). */
+    WORKER_DEPLOYMENT_NAME: z.string().regex(/^[A-Za-z0-9._-]{1,200}$/, 'must be letters, digits, . _ -').optional(),
+    WORKER_BUILD_ID: z.string().regex(/^[A-Za-z0-9._-]{1,200}$/, 'must be letters, digits, . _ -').optional(),
     /** Each queue's slots: activities (the files queue's bound how many files validate at once) and workflow tasks. */
     STREAM_ACTIVITY_SLOTS: positiveInt.default(20),
     STREAM_WORKFLOW_SLOTS: positiveInt.default(10),
@@ -146,6 +149,9 @@ export const configSchema = z
     CI: bool.optional(),
   })
   .superRefine((c, ctx) => {
+    if ((c.WORKER_DEPLOYMENT_NAME === undefined) !== (c.WORKER_BUILD_ID === undefined)) {
+      ctx.addIssue({ code: 'custom', path: [c.WORKER_BUILD_ID === undefined ? 'WORKER_BUILD_ID' : 'WORKER_DEPLOYMENT_NAME'], message: 'is required with WORKER_DEPLOYMENT_NAME and WORKER_BUILD_ID set together (Worker Versioning)' });
+    }
     if (c.WAREHOUSE === 'bigquery' && !c.BIGQUERY_PROJECT) {
       ctx.addIssue({ code: 'custom', path: ['BIGQUERY_PROJECT'], message: 'is required when WAREHOUSE=bigquery' });
     }

@@ -143,6 +143,9 @@ export const startWorker = async (config: Config, extra: Partial<PipelineDeps> =
         queue,
         deps,
         slots: queueSlots(config, queue),
+        ...(config.WORKER_DEPLOYMENT_NAME && config.WORKER_BUILD_ID
+          ? { deployment: { deploymentName: config.WORKER_DEPLOYMENT_NAME, buildId: config.WORKER_BUILD_ID } }
+          : {}),
         ...(dataConverter ? { dataConverter } : {}),
         ...(config.WORKFLOW_BUNDLE ? { workflowBundlePath: config.WORKFLOW_BUNDLE } : {}),
         shutdownGraceTime: config.SHUTDOWN_GRACE_MS,

@@ -106,6 +106,11 @@ export const createPipelineWorker = async (input: {
   dataConverter?: DataConverter;
   /** A prebuilt workflow bundle (WORKFLOW_BUNDLE); unset: compiled from the sources in a child process. */
   workflowBundlePath?: string;
+  /**
+   * Worker Versioning: this worker's deployment version. Its runs of PINNED workflow types stay on it; new runs go to
+   * the deployment's current version (`temporal worker deployment set-current-version`). Unset: unversioned.
+   */
+  deployment?: { deploymentName: string; buildId: string };
   /** Tests: workflow code from another module (variants of a workflow), bundled in this process. */
   workflowsPath?: string;
   /** SHUTDOWN_GRACE_MS: how long running activities may finish after shutdown is requested (SDK default 0). */
@@ -123,6 +128,9 @@ export const createPipelineWorker = async (input: {
     maxConcurrentActivityTaskExecutions: input.slots?.activities ?? 20,
     ...(input.slots?.workflowTasks !== undefined ? { maxConcurrentWorkflowTaskExecutions: input.slots.workflowTasks } : {}),
     ...(input.slots?.localActivities !== undefined ? { maxConcurrentLocalActivityExecutions: input.slots.localActivities } : {}),
+    ...(input.deployment
+      ? { workerDeploymentOptions: { version: input.deployment, useWorkerVersioning: true, defaultVersioningBehavior: 'PINNED' as const } }
+      : {}),
     // A cancel reaches a running activity with a heartbeat's answer: heartbeats go out at least every 2 s (the SDK's
     // default waits 80% of the heartbeat timeout, 24 s for the file steps), so a cancelled step stops within seconds.
     maxHeartbeatThrottleInterval: '2s',

@@ -1,5 +1,6 @@
 // The worker bundles this module: every workflow type the task queues serve.
-import { setWorkflowOptions } from '@temporalio/workflow';
+import type { VersioningBehavior } from '@temporalio/common';
+import { setWorkflowOptions, workflowInfo } from '@temporalio/workflow';
 import { dailyWorkflow } from './daily-workflow.js';
 import { fileWorkflow } from './file-workflow.js';
 import { kafkaSupervisorWorkflow } from './kafka-supervisor-workflow.js';
@@ -13,11 +14,15 @@ import { streamWorkflow } from './stream-workflow.js';
  * started it until it ends; the never-ending ones move to the current build at their next workflow task, so every
  * change to them goes behind patched() and through the replay gate.
  */
-setWorkflowOptions({ versioningBehavior: 'PINNED' }, fileWorkflow);
-setWorkflowOptions({ versioningBehavior: 'PINNED' }, dailyWorkflow);
-setWorkflowOptions({ versioningBehavior: 'PINNED' }, restoreWorkflow);
-setWorkflowOptions({ versioningBehavior: 'AUTO_UPGRADE' }, streamWorkflow);
-setWorkflowOptions({ versioningBehavior: 'AUTO_UPGRADE' }, kafkaSupervisorWorkflow);
-setWorkflowOptions({ versioningBehavior: 'AUTO_UPGRADE' }, landingWorkflow);
+/** The server refuses a versioning behaviour from an unversioned worker, so it is declared only on a versioned one. */
+const versioned = (versioningBehavior: VersioningBehavior) => (): { versioningBehavior?: VersioningBehavior } =>
+  workflowInfo().currentDeploymentVersion?.deploymentName ? { versioningBehavior } : {};
+
+setWorkflowOptions(versioned('PINNED'), fileWorkflow);
+setWorkflowOptions(versioned('PINNED'), dailyWorkflow);
+setWorkflowOptions(versioned('PINNED'), restoreWorkflow);
+setWorkflowOptions(versioned('AUTO_UPGRADE'), streamWorkflow);
+setWorkflowOptions(versioned('AUTO_UPGRADE'), kafkaSupervisorWorkflow);
+setWorkflowOptions(versioned('AUTO_UPGRADE'), landingWorkflow);
 
 export { dailyWorkflow, fileWorkflow, kafkaSupervisorWorkflow, landingWorkflow, restoreWorkflow, streamWorkflow };

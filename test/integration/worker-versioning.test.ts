@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
 import { NativeConnection, type Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FaultInjector } from '../../src/activities/file-activities.js';
@@ -126,7 +127,10 @@ describe('worker versioning', () => {
     expect(new Set(await taskBuilds(fresh))).toEqual(new Set(['v2']));
     const described = await old.describe();
     expect(described.raw.workflowExecutionInfo?.versioningInfo?.deploymentVersion?.buildId).toBe('v1');
-    expect((await fresh.describe()).raw.workflowExecutionInfo?.versioningInfo?.deploymentVersion?.buildId).toBe('v2');
+    const freshInfo = (await fresh.describe()).raw.workflowExecutionInfo?.versioningInfo;
+    expect(freshInfo?.deploymentVersion?.buildId).toBe('v2');
+    // Declared by the file workflow itself (src/workflows/index.ts), as the server recorded it.
+    expect(freshInfo?.behavior).toBe(temporal.api.enums.v1.VersioningBehavior.VERSIONING_BEHAVIOR_PINNED);
     expect((await warehouse.getPartitions(['2026-11-18', '2026-11-19'])).map((p) => p.status)).toEqual(['reconciled', 'reconciled']);
   }, 240_000);
 });

@@ -111,7 +111,7 @@ describe.runIf(recording)('recording histories', () => {
     const feed = new SimulatedFeed({ clientId: 'replay3', seed: 9, rate: 'unbounded', totalEvents: 200, businessDate: '2026-11-21' });
     const p = await startTestPipeline({ sources: new Map([[feed.id, feed]]), clientId: 'replay3' });
     try {
-      // Three timer-cut batches per run (~0.6 s each): a run ends every ~2 s while signals arrive every 100 ms.
+      // Three timer-cut batches per run (~0.6 s each): a run ends every ~2 s while signals arrive every 50 ms.
       const started = await startStreamWorkflow(p.client, {
         taskQueue: p.taskQueue, sourceId: feed.id, clientId: 'replay3', maxRows: 5_000, maxWaitMs: 600, maxBatchesPerRun: 3,
       });
@@ -122,9 +122,9 @@ describe.runIf(recording)('recording histories', () => {
         return ids;
       };
       for (let i = 0; (await runs()).length < 3; i++) {
-        if (i > 400) throw new Error('the stream did not continue as new twice');
+        if (i > 800) throw new Error('the stream did not continue as new twice');
         await latest.signal(i % 2 === 0 ? pauseSignal : resumeSignal).catch(() => undefined);
-        await new Promise((r) => setTimeout(r, 100));
+        await new Promise((r) => setTimeout(r, 50));
       }
       await latest.signal(resumeSignal);
       await latest.terminate('recorded');
@@ -138,7 +138,8 @@ describe.runIf(recording)('recording histories', () => {
       const signalled = 'workflowExecutionSignaledEventAttributes';
       expect(first.at(-1)).toBe('workflowExecutionContinuedAsNewEventAttributes');
       expect(first.slice(-8)).toContain(signalled);
-      expect(second.slice(0, 8)).toContain(signalled);
+      const secondTask = second.map((k, i) => (k === 'workflowTaskCompletedEventAttributes' ? i : -1)).filter((i) => i >= 0)[1] ?? second.length;
+      expect(second.slice(0, secondTask), second.slice(0, 16).join(' ')).toContain(signalled);
       save(join(historiesDir, 'stream-workflow-signals-before-continue-as-new.json'), started.workflowId, started.runId);
       save(join(historiesDir, 'stream-workflow-signals-after-continue-as-new.json'), started.workflowId, secondRunId);
     } finally {

@@ -7,67 +7,38 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, type Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFileWorkflow } from '../../src/activities/start-file.js';
 import { workloadQueue, type QueueName } from '../../src/domain/workflow-api.js';
 import { generateFile } from '../../src/files/generate.js';
 import { intakeInput } from '../../src/files/intake.js';
-import { LocalDirLanding } from '../../src/files/landing.js';
 import { startStreamWorkflow } from '../../src/ops/start-stream.js';
 import { SimulatedFeed } from '../../src/sources/simulated-feed.js';
-import { DuckDbWarehouse } from '../../src/warehouse/duckdb/duckdb-warehouse.js';
+import { TimedLanding } from '../support/timed-landing.js';
 import { createPipelineWorker, type PipelineDeps, type QueueSlots } from '../../src/workers/pipeline-worker.js';
-import { temporalAddress } from '../support/pipeline.js';
-
-/** Landing that records when each validation holds its data file open. */
-class TimedLanding extends LocalDirLanding {
-  readonly spans: Array<{ fileId: string; from: number; to: number }> = [];
-  override async openData(...args: Parameters<LocalDirLanding['openData']>) {
-    const opened = await super.openData(...args);
-    if (!opened) return opened;
-    const span = { fileId: args[0], from: performance.now(), to: Number.POSITIVE_INFINITY };
-    this.spans.push(span);
-    return { ...opened, release: async () => { span.to = performance.now(); await opened.release(); } };
-  }
-}
+import { openWorkerHost, type WorkerHost } from '../support/worker-host.js';
 
 describe('isolated task queues', () => {
-  const namespace = process.env.TEMPORAL_NAMESPACE ?? 'default';
   const base = `tq-${randomUUID()}`;
   const clientId = `tq${randomUUID().slice(0, 8)}`;
   const landingDir = mkdtempSync(join(tmpdir(), 'landing-'));
   const workDir = mkdtempSync(join(tmpdir(), 'work-'));
   const landing = new TimedLanding(landingDir);
-  let warehouse: DuckDbWarehouse;
-  let connection: Connection;
-  let native: NativeConnection;
-  let client: Client;
-  const running: Array<{ worker: Worker; done: Promise<void> }> = [];
+  let host: WorkerHost;
 
   const feed = new SimulatedFeed({ clientId, seed: 5, rate: 'unbounded', totalEvents: 3_000, businessDate: '2026-11-20' });
   const startQueueWorker = async (queue: QueueName, slots?: QueueSlots): Promise<void> => {
-    const deps: PipelineDeps = { warehouse, landing, sources: new Map([[feed.id, feed]]), timeZone: 'America/New_York', workDir };
+    const deps: PipelineDeps = { warehouse: host.warehouse, landing, sources: new Map([[feed.id, feed]]), timeZone: 'America/New_York', workDir };
     const taskQueue = queue === 'shared' ? base : workloadQueue(base, queue);
-    const worker = await createPipelineWorker({ connection: native, namespace, taskQueue, queue, deps, ...(slots ? { slots } : {}) });
-    running.push({ worker, done: worker.run() });
+    host.run(await createPipelineWorker({ connection: host.native, namespace: host.namespace, taskQueue, queue, deps, ...(slots ? { slots } : {}) }));
   };
 
   beforeAll(async () => {
-    const address = temporalAddress();
-    warehouse = await DuckDbWarehouse.open({ path: ':memory:' });
-    connection = await Connection.connect({ address });
-    native = await NativeConnection.connect({ address });
-    client = new Client({ connection, namespace });
+    host = await openWorkerHost();
   });
 
   afterAll(async () => {
-    for (const r of running) r.worker.shutdown();
-    await Promise.all(running.map((r) => r.done));
-    await native.close();
-    await connection.close();
-    await warehouse.close();
+    await host.stop();
     for (const dir of [landingDir, workDir]) rmSync(dir, { recursive: true, force: true });
   });
 
@@ -76,13 +47,13 @@ describe('isolated task queues', () => {
     const files = [];
     for (const [i, date] of ['2026-11-18', '2026-11-19'].entries()) {
       const file = await generateFile({ dir: landingDir, kind: 'reconciliation', covers: [date], rows: 20_000, sequence: i + 1, clientId, seed: i + 1 });
-      const started = await startFileWorkflow(client, workloadQueue(base, 'files'), await intakeInput({ landing, fileId: file.fileId, clientId }));
+      const started = await startFileWorkflow(host.client, workloadQueue(base, 'files'), await intakeInput({ landing, fileId: file.fileId, clientId }));
       if (!started.started) throw new Error(started.reason);
       files.push(started.handle);
     }
 
     // The stream-only worker is alive and busy: a stream on its queue runs to its end.
-    const stream = await startStreamWorkflow(client, {
+    const stream = await startStreamWorkflow(host.client, {
       taskQueue: workloadQueue(base, 'stream'), sourceId: feed.id, clientId, maxRows: 500, maxWaitMs: 100, stopAt: 3_000,
     });
     const streamed = await stream.handle.result();

@@ -8,19 +8,17 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
+import type { WorkflowHandle } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
-import { NativeConnection, type Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FaultInjector } from '../../src/activities/file-activities.js';
 import { startFileWorkflow } from '../../src/activities/start-file.js';
 import { generateFile } from '../../src/files/generate.js';
 import { intakeInput } from '../../src/files/intake.js';
 import { LocalDirLanding } from '../../src/files/landing.js';
-import { DuckDbWarehouse } from '../../src/warehouse/duckdb/duckdb-warehouse.js';
 import { createPipelineWorker, type PipelineDeps } from '../../src/workers/pipeline-worker.js';
 import { TRY_CANCEL_WORKFLOWS } from '../support/cancellation-guard.js';
-import { temporalAddress } from '../support/pipeline.js';
+import { openWorkerHost, type WorkerHost } from '../support/worker-host.js';
 
 const sleepMs = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -46,7 +44,6 @@ const taskBuilds = async (handle: WorkflowHandle): Promise<string[]> =>
   );
 
 describe('worker versioning', () => {
-  const namespace = process.env.TEMPORAL_NAMESPACE ?? 'default';
   const taskQueue = `versioning-${randomUUID()}`;
   const deploymentName = `pipeline-${randomUUID().slice(0, 8)}`;
   const clientId = `wv${randomUUID().slice(0, 8)}`;
@@ -54,25 +51,20 @@ describe('worker versioning', () => {
   const workDir = mkdtempSync(join(tmpdir(), 'work-'));
   const landing = new LocalDirLanding(landingDir);
   const hold = new HoldFirstStage();
-  let warehouse: DuckDbWarehouse;
-  let connection: Connection;
-  let native: NativeConnection;
-  let client: Client;
-  const running: Array<{ worker: Worker; done: Promise<void> }> = [];
+  let host: WorkerHost;
 
   const startBuild = async (buildId: string, workflowsPath?: string): Promise<void> => {
-    const deps: PipelineDeps = { warehouse, landing, sources: new Map(), timeZone: 'America/New_York', workDir, faults: hold };
-    const worker = await createPipelineWorker({
-      connection: native, namespace, taskQueue, deps, deployment: { deploymentName, buildId }, ...(workflowsPath ? { workflowsPath } : {}),
-    });
-    running.push({ worker, done: worker.run() });
+    const deps: PipelineDeps = { warehouse: host.warehouse, landing, sources: new Map(), timeZone: 'America/New_York', workDir, faults: hold };
+    host.run(await createPipelineWorker({
+      connection: host.native, namespace: host.namespace, taskQueue, deps, deployment: { deploymentName, buildId }, ...(workflowsPath ? { workflowsPath } : {}),
+    }));
   };
 
   /** Makes `buildId` the deployment's current version, once its worker has polled and the server knows it. */
   const setCurrent = async (buildId: string): Promise<void> => {
     for (let i = 0; ; i++) {
       try {
-        await client.workflowService.setWorkerDeploymentCurrentVersion({ namespace, deploymentName, buildId, identity: 'worker-versioning test' });
+        await host.client.workflowService.setWorkerDeploymentCurrentVersion({ namespace: host.namespace, deploymentName, buildId, identity: 'worker-versioning test' });
         return;
       } catch (error) {
         if (i > 120) throw error;
@@ -83,26 +75,18 @@ describe('worker versioning', () => {
 
   const submit = async (date: string, sequence: number) => {
     const file = await generateFile({ dir: landingDir, kind: 'reconciliation', covers: [date], rows: 30, sequence, clientId, seed: sequence });
-    const started = await startFileWorkflow(client, taskQueue, await intakeInput({ landing, fileId: file.fileId, clientId }));
+    const started = await startFileWorkflow(host.client, taskQueue, await intakeInput({ landing, fileId: file.fileId, clientId }));
     if (!started.started) throw new Error(started.reason);
     return started.handle;
   };
 
   beforeAll(async () => {
-    const address = temporalAddress();
-    warehouse = await DuckDbWarehouse.open({ path: ':memory:' });
-    connection = await Connection.connect({ address });
-    native = await NativeConnection.connect({ address });
-    client = new Client({ connection, namespace });
+    host = await openWorkerHost();
   });
 
   afterAll(async () => {
     hold.release();
-    for (const r of running) r.worker.shutdown();
-    await Promise.all(running.map((r) => r.done));
-    await native.close();
-    await connection.close();
-    await warehouse.close();
+    await host.stop();
     for (const dir of [landingDir, workDir]) rmSync(dir, { recursive: true, force: true });
   });
 
@@ -131,6 +115,6 @@ describe('worker versioning', () => {
     expect(freshInfo?.deploymentVersion?.buildId).toBe('v2');
     // Declared by the file workflow itself (src/workflows/index.ts), as the server recorded it.
     expect(freshInfo?.behavior).toBe(temporal.api.enums.v1.VersioningBehavior.VERSIONING_BEHAVIOR_PINNED);
-    expect((await warehouse.getPartitions(['2026-11-18', '2026-11-19'])).map((p) => p.status)).toEqual(['reconciled', 'reconciled']);
+    expect((await host.warehouse.getPartitions(['2026-11-18', '2026-11-19'])).map((p) => p.status)).toEqual(['reconciled', 'reconciled']);
   }, 240_000);
 });

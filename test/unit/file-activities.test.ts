@@ -5,22 +5,10 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createFileActivities } from '../../src/activities/file-activities.js';
 import { generateFile, type GeneratedFile } from '../../src/files/generate.js';
-import { LocalDirLanding } from '../../src/files/landing.js';
 import { DuckDbWarehouse } from '../../src/warehouse/duckdb/duckdb-warehouse.js';
+import { TimedLanding } from '../support/timed-landing.js';
 
 type Validation = ReturnType<ReturnType<typeof createFileActivities>['validateFile']>;
-
-/** Landing that records when each validation holds its data file open. */
-class TimedLanding extends LocalDirLanding {
-  readonly spans: Array<{ fileId: string; from: number; to: number }> = [];
-  override async openData(...args: Parameters<LocalDirLanding['openData']>) {
-    const opened = await super.openData(...args);
-    if (!opened) return opened;
-    const span = { fileId: args[0], from: performance.now(), to: Number.POSITIVE_INFINITY };
-    this.spans.push(span);
-    return { ...opened, release: async () => { span.to = performance.now(); await opened.release(); } };
-  }
-}
 
 describe('file activities: validation', () => {
   let dir: string;

@@ -15,7 +15,7 @@ import { connectClient } from '../src/cli/context.js';
 import { renderPartition, renderReport, renderTotals } from '../src/cli/render.js';
 import { temporalScript } from '../src/cli/stack.js';
 import { submitFile, type SubmitOutcome } from '../src/cli/submit.js';
-import { startOperatedWorker } from '../src/workers/main.js';
+import { startOperatedWorker, startQueue, taskQueueOf } from '../src/workers/main.js';
 import { loadConfig, type Config } from '../src/config.js';
 import { FILE_COLUMNS } from '../src/domain/contract.js';
 import { addDays, businessDateOfInstant, previousDate } from '../src/domain/dates.js';
@@ -186,13 +186,13 @@ export const runDemo = async (options: { keep?: boolean; log?: (line: string) =>
     const running = await startOperatedWorker(config, client);
     shutdownWorker = running.shutdown;
     const warehouse = running.deps.warehouse;
-    await startLandingWorkflow(client, { taskQueue: config.TASK_QUEUE, clientId, location: `dir:${config.LANDING_DIR}`, pollIntervalMs: 500 });
-    say(`worker on task queue ${config.TASK_QUEUE}; landing watcher landing/${clientId} on ${config.LANDING_DIR}; alerts to ${webhook.url}`);
+    await startLandingWorkflow(client, { taskQueue: startQueue(config, 'ops'), clientId, location: `dir:${config.LANDING_DIR}`, pollIntervalMs: 500 });
+    say(`worker on task queues ${config.WORKER_QUEUES.map((q) => taskQueueOf(config, q)).join(', ')}; landing watcher landing/${clientId} on ${config.LANDING_DIR}; alerts to ${webhook.url}`);
 
     step(1, `The stream delivers ${yesterday} (simulated client feed)`);
     const sourceId = [...running.deps.sources.keys()][0] ?? '';
     const stream = await startStreamWorkflow(client, {
-      taskQueue: config.TASK_QUEUE,
+      taskQueue: startQueue(config, 'stream'),
       sourceId,
       clientId,
       maxRows: config.STREAM_BATCH_MAX_ROWS,
@@ -216,7 +216,7 @@ export const runDemo = async (options: { keep?: boolean; log?: (line: string) =>
       timeZone,
       scheduleTime: config.SCHEDULE_TIME,
       deadline: config.RECONCILIATION_DEADLINE,
-      taskQueue: config.TASK_QUEUE,
+      taskQueue: startQueue(config, 'ops'),
       checkIntervalMs: 2000,
       // A compressed day: yesterday's 06:00 deadline has passed in real time, so this run gets ten minutes.
       deadlineAt: new Date(Date.now() + 10 * 60_000).toISOString(),
@@ -232,7 +232,7 @@ export const runDemo = async (options: { keep?: boolean; log?: (line: string) =>
 
     step(4, `The file for ${earlier} is late (a drill with a deadline in 3 seconds)`);
     const dailyEarlier = await client.workflow.start<typeof dailyWorkflow>('dailyWorkflow', {
-      taskQueue: config.TASK_QUEUE,
+      taskQueue: startQueue(config, 'ops'),
       workflowId: workflowIds.daily(clientId, earlier),
       args: [{ clientId, timeZone, deadline: config.RECONCILIATION_DEADLINE, date: earlier, deadlineAt: new Date(Date.now() + 3000).toISOString(), checkIntervalMs: 1000 }],
       staticSummary: `Late-file drill: ${clientId}'s reconciliation of ${earlier} with a 3-second deadline`,

@@ -4,6 +4,7 @@
  */
 import { resolve } from 'node:path';
 import { z } from 'zod';
+import { QUEUE_NAMES, type QueueName } from './domain/workflow-api.js';
 
 const port = z.coerce.number().int().min(1).max(65535);
 const positiveInt = z.coerce.number().int().positive();
@@ -35,6 +36,20 @@ const keyList = z
     return entries;
   });
 
+/** WORKER_QUEUES: comma-separated queue names, or `all`. */
+export const queueList = z
+  .string()
+  .transform((value, ctx) => {
+    const names = value.split(',').map((n) => n.trim()).filter(Boolean);
+    if (names.length === 1 && names[0] === 'all') return [...QUEUE_NAMES];
+    const unknown = names.filter((n) => !(QUEUE_NAMES as readonly string[]).includes(n));
+    if (names.length === 0 || unknown.length > 0) {
+      ctx.addIssue({ code: 'custom', message: `must be all or a list of ${QUEUE_NAMES.join(', ')}${unknown.length > 0 ? ` (unknown: ${unknown.join(', ')})` : ''}` });
+      return z.NEVER;
+    }
+    return [...new Set(names)] as QueueName[];
+  });
+
 const timeZone = z.string().refine((tz) => {
   try {
     new Intl.DateTimeFormat('en-US', { timeZone: tz });
@@ -52,6 +67,18 @@ export const configSchema = z
     TEMPORAL_TLS_CERT: z.string().optional(),
     TEMPORAL_TLS_KEY: z.string().optional(),
     TASK_QUEUE: z.string().default('transactions'),
+    /** The queues this worker serves (`worker --queues`): stream, files, ops, shared (`<TASK_QUEUE>` itself), or all. */
+    WORKER_QUEUES: queueList.default(['stream', 'files', 'ops', 'shared']),
+    /** Worker Versioning: the deployment and build this worker belongs to (both, or neither: unversioned). */
+    WORKER_DEPLOYMENT_NAME: z.string().regex(/^[A-Za-z0-9._-]{1,200}$/, 'must be letters, digits, . _ -').optional(),
+    WORKER_BUILD_ID: z.string().regex(/^[A-Za-z0-9._-]{1,200}$/, 'must be letters, digits, . _ -').optional(),
+    /** Each queue's slots: activities (the files queue's bound how many files validate at once) and workflow tasks. */
+    STREAM_ACTIVITY_SLOTS: positiveInt.default(20),
+    STREAM_WORKFLOW_SLOTS: positiveInt.default(10),
+    FILES_ACTIVITY_SLOTS: positiveInt.default(2),
+    FILES_WORKFLOW_SLOTS: positiveInt.default(10),
+    OPS_ACTIVITY_SLOTS: positiveInt.default(10),
+    OPS_WORKFLOW_SLOTS: positiveInt.default(10),
 
     WAREHOUSE: z.enum(['duckdb', 'bigquery']).default('duckdb'),
     DUCKDB_PATH: z.string().default('.data/warehouse/warehouse.duckdb'),
@@ -122,6 +149,9 @@ export const configSchema = z
     CI: bool.optional(),
   })
   .superRefine((c, ctx) => {
+    if ((c.WORKER_DEPLOYMENT_NAME === undefined) !== (c.WORKER_BUILD_ID === undefined)) {
+      ctx.addIssue({ code: 'custom', path: [c.WORKER_BUILD_ID === undefined ? 'WORKER_BUILD_ID' : 'WORKER_DEPLOYMENT_NAME'], message: 'is required with WORKER_DEPLOYMENT_NAME and WORKER_BUILD_ID set together (Worker Versioning)' });
+    }
     if (c.WAREHOUSE === 'bigquery' && !c.BIGQUERY_PROJECT) {
       ctx.addIssue({ code: 'custom', path: ['BIGQUERY_PROJECT'], message: 'is required when WAREHOUSE=bigquery' });
     }

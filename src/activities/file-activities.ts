@@ -9,7 +9,7 @@ import { formatIssue, type FileKind, type InputIssue } from '../domain/contract.
 import type { Landing, StoredIn } from '../files/landing.js';
 import { validateFile } from '../files/validate.js';
 import type { FileOutcome, ReplaceInput, Warehouse } from '../warehouse/port.js';
-import { classified } from './errors.js';
+import { warehouseCall } from './warehouse-call.js';
 
 /** Test hook: lets a test fail or stall a chosen step. Production injects nothing. */
 export interface FaultInjector {
@@ -54,7 +54,7 @@ const reject = async (
   return { ok: false, issueCount: found.issueCount, summary: `${found.issueCount} problem(s); ${first}`, reportPath };
 };
 
-const HEARTBEAT_EVERY_MS = 10_000;
+const HEARTBEAT_EVERY_MS = 1_000;
 
 interface FileRef {
   fileId: string;
@@ -62,34 +62,17 @@ interface FileRef {
 }
 
 export const createFileActivities = ({ warehouse, landing, workDir, clientId, validateMemoryLimit, faults, alerts }: FileActivityDeps) => {
-  // One validation at a time per worker: each already uses every core and its whole memory limit, so a second at
-  // once would finish no sooner and double the memory. A queued one beats while it waits.
-  let validating: Promise<unknown> = Promise.resolve();
-  const oneValidationAtATime = async <T>(work: () => Promise<T>): Promise<T> => {
-    const ctx = Context.current();
-    const waiting = setInterval(() => ctx.heartbeat({ phase: 'queued' }), HEARTBEAT_EVERY_MS);
-    const turn = validating.then(() => {
-      clearInterval(waiting);
-      // Cancelled while it waited (the file workflow was cancelled): do not start.
-      ctx.cancellationSignal.throwIfAborted();
-      return work();
-    });
-    validating = turn.catch(() => undefined);
-    try {
-      return await turn;
-    } finally {
-      clearInterval(waiting);
-    }
-  };
-
   const step = async <T>(name: string, work: () => Promise<T>): Promise<T> => {
     const ctx = Context.current();
+    // Cancelled before it started (the file workflow was cancelled while the task waited for a slot): do not start.
+    ctx.cancellationSignal.throwIfAborted();
     await faults?.before(name, ctx.info.attempt);
-    // A large file keeps the warehouse busy for minutes: beat, so the heartbeat timeout catches a dead worker only.
-    // Validation beats with its own progress.
+    // A large file keeps the warehouse busy for minutes: beat, so the heartbeat timeout catches a dead worker only,
+    // and so a cancel reaches the step (it arrives with a heartbeat's answer). Validation beats with its own progress.
     const beat = name === 'validate' ? undefined : setInterval(() => ctx.heartbeat(), HEARTBEAT_EVERY_MS);
     try {
-      return await classified(work);
+      // The warehouse call learns who asks and is cancelled with the activity (src/warehouse/job-context.ts).
+      return await warehouseCall(name, work);
     } finally {
       if (beat !== undefined) clearInterval(beat);
     }
@@ -128,7 +111,8 @@ export const createFileActivities = ({ warehouse, landing, workDir, clientId, va
       | { ok: true; normalizedCsvPath: string; rows: number; kind: FileKind; covers: string[]; sequence: number }
       | { ok: false; issueCount: number; summary: string; reportPath: string }
     > {
-      return step('validate', () => oneValidationAtATime(async () => {
+      // How many validate at once is the files queue's activity slots (FILES_ACTIVITY_SLOTS), not a queue in here.
+      return step('validate', async () => {
         const ctx = Context.current();
         const dir = join(workDir, input.fileId, input.sha256.slice(0, 12));
         await mkdir(dir, { recursive: true });
@@ -170,7 +154,7 @@ export const createFileActivities = ({ warehouse, landing, workDir, clientId, va
         } finally {
           await data.release();
         }
-      }));
+      });
     },
 
     /** Keeps a rejected file and its error report in quarantine and records the rejection. */

@@ -4,7 +4,7 @@
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { DateChange, Warehouse } from '../warehouse/port.js';
-import { classified } from './errors.js';
+import { warehouseCall } from './warehouse-call.js';
 
 export interface RestoreActivityDeps {
   warehouse: Warehouse;
@@ -12,14 +12,16 @@ export interface RestoreActivityDeps {
   clientId?: string;
 }
 
-const HEARTBEAT_EVERY_MS = 10_000;
+const HEARTBEAT_EVERY_MS = 1_000;
 
 export const createRestoreActivities = ({ warehouse, clientId }: RestoreActivityDeps) => {
-  const step = async <T>(work: () => Promise<T>): Promise<T> => {
+  const step = async <T>(name: string, work: () => Promise<T>): Promise<T> => {
     const ctx = Context.current();
+    ctx.cancellationSignal.throwIfAborted();
+    // Beats keep a dead worker detectable and bring a cancel to the running warehouse call.
     const beat = setInterval(() => ctx.heartbeat(), HEARTBEAT_EVERY_MS);
     try {
-      return await classified(work);
+      return await warehouseCall(name, work);
     } finally {
       clearInterval(beat);
     }
@@ -41,7 +43,7 @@ export const createRestoreActivities = ({ warehouse, clientId }: RestoreActivity
       if (!Number.isInteger(input.version) || input.version < 0) {
         throw ApplicationFailure.nonRetryable(`version must be a whole number, got ${input.version}`, 'InvalidRestore');
       }
-      return step(async () => {
+      return step('restore', async () => {
         const done = (await warehouse.getChanges(input.eventDate)).find((c) => c.changeId === input.changeId);
         if (done) return done;
         return warehouse.restoreVersion({
@@ -56,7 +58,7 @@ export const createRestoreActivities = ({ warehouse, clientId }: RestoreActivity
 
     /** Publishes the restore and writes its report against the replaced version; returns how many ids differ. */
     async publishRestore(input: { changeId: string; eventDate: string }): Promise<{ diffCount: number }> {
-      return step(async () => {
+      return step('publish', async () => {
         const reports = await warehouse.publishChange(input.changeId);
         return { diffCount: reports.find((r) => r.eventDate === input.eventDate)?.diffCount ?? 0 };
       });
@@ -64,7 +66,7 @@ export const createRestoreActivities = ({ warehouse, clientId }: RestoreActivity
 
     /** Compensation: puts back the version the restore replaced. */
     async revertRestore(input: { changeId: string }): Promise<{ reverted: boolean }> {
-      return step(() => warehouse.revertChange(input.changeId));
+      return step('revert', () => warehouse.revertChange(input.changeId));
     },
   };
 };

@@ -6,7 +6,7 @@ import { ApplicationFailure, Context, log } from '@temporalio/activity';
 import { parseStreamRecords, type ParsedStreamRecords } from '../domain/stream-event.js';
 import type { SourceLookup, TransactionSource } from '../sources/source.js';
 import type { StreamBatch, Warehouse } from '../warehouse/port.js';
-import { classified } from './errors.js';
+import { warehouseCall } from './warehouse-call.js';
 import type { FaultInjector } from './file-activities.js';
 
 export interface StreamMetrics {
@@ -114,7 +114,7 @@ export const createStreamActivities = ({ warehouse, sources, timeZone, metrics, 
     const parsed = parseStreamRecords({ sourceId: input.sourceId, records: read.records, timeZone });
     if (!ctx.info.isLocal) ctx.heartbeat({ read: read.records.length, parsed: parsed.events.length });
     await faults?.before('stream.write', ctx.info.attempt);
-    const result = await classified(() =>
+    const result = await warehouseCall('stream.write', () =>
       warehouse.writeStreamBatch(streamBatchOf({ sourceId: input.sourceId, fromCursor: input.fromCursor, toCursor: read.nextCursor, parsed })),
     );
     await faults?.before('stream.ack', ctx.info.attempt);

@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { loadConfig, localUrl, type Config } from '../config.js';
+import { loadConfig, localUrl, queueList, type Config } from '../config.js';
 import { businessDateOfInstant, isCalendarDate, previousDate } from '../domain/dates.js';
 import { DEFAULT_FEED_DIFFERENCES, reconciliationFromFeed } from '../files/feed-reconciliation.js';
 import { generateFile } from '../files/generate.js';
@@ -33,7 +33,7 @@ import { renderHistory, renderPartition, renderReport, renderTotals, table } fro
 import { temporalScript } from './stack.js';
 import { registerOperatorCommands } from './ops-commands.js';
 import { submitFile } from './submit.js';
-import { startOperatedWorker } from '../workers/main.js';
+import { startOperatedWorker, startQueue, taskQueueOf } from '../workers/main.js';
 import { runUp } from './up.js';
 
 const dateArg = (value: string): string => {
@@ -93,11 +93,17 @@ for (const command of ['start', 'stop', 'status'] as const) {
 program
   .command('worker')
   .description('Run the worker alone (with the operating activities and the read API), until Ctrl-C')
-  .action(async () => {
+  .option('--queues <list>', 'the queues it serves: stream, files, ops, shared (<TASK_QUEUE> itself), or all (default: WORKER_QUEUES, all)')
+  .action(async (options: { queues?: string }) => {
     const c = config();
+    if (options.queues !== undefined) {
+      const queues = queueList.safeParse(options.queues);
+      if (!queues.success) throw new Error(`--queues ${queues.error.issues.map((i) => i.message).join('; ')}`);
+      c.WORKER_QUEUES = queues.data;
+    }
     await withClient(async (client) => {
       const running = await startOperatedWorker(c, client);
-      console.log(`worker on ${c.TASK_QUEUE} at ${c.TEMPORAL_ADDRESS}; metrics and read API on ${localUrl(c.METRICS_ADDRESS, c.METRICS_PORT)}`);
+      console.log(`worker on ${c.WORKER_QUEUES.map((q) => taskQueueOf(c, q)).join(', ')} at ${c.TEMPORAL_ADDRESS}; metrics and read API on ${localUrl(c.METRICS_ADDRESS, c.METRICS_PORT)}`);
       process.once('SIGINT', () => void running.shutdown());
       process.once('SIGTERM', () => void running.shutdown());
       await running.done;
@@ -165,7 +171,7 @@ program
     await withClient(async (client) => {
       const input: RestoreWorkflowInput = { clientId: c.CLIENT_ID, eventDate: date, toVersion: options.toVersion, requestedBy: options.by };
       const handle = await client.workflow.start<RestoreWorkflowFn>('restoreWorkflow', {
-        taskQueue: c.TASK_QUEUE,
+        taskQueue: startQueue(c, 'ops'),
         workflowId: workflowIds.restore(c.CLIENT_ID, date, options.toVersion, randomUUID().slice(0, 8)),
         args: [input],
         staticSummary: `Restore ${date} to version ${options.toVersion}, requested by ${options.by}`,
@@ -337,7 +343,7 @@ schedule
         timeZone: c.CLIENT_TIME_ZONE,
         scheduleTime: c.SCHEDULE_TIME,
         deadline: c.RECONCILIATION_DEADLINE,
-        taskQueue: c.TASK_QUEUE,
+        taskQueue: startQueue(c, 'ops'),
       });
       console.log(`${dailyScheduleId(c.CLIENT_ID)} ${created ? 'created' : 'updated'}: ${c.SCHEDULE_TIME} ${c.CLIENT_TIME_ZONE}`);
     });

@@ -5,6 +5,7 @@
 import type { Command } from 'commander';
 import { pipelineCodec } from '../codec/data-converter.js';
 import { hostPort, type Config } from '../config.js';
+import { startQueue } from '../workers/main.js';
 import { isCalendarDate } from '../domain/dates.js';
 import { startCodecServer, type CodecServerOptions, type RunningCodecServer } from '../ops/codec-server.js';
 import { rerunDailyRun } from '../ops/rerun-daily.js';
@@ -87,7 +88,7 @@ export const registerOperatorCommands = (program: Command, config: () => Config)
           date,
           timeZone: c.CLIENT_TIME_ZONE,
           deadline: c.RECONCILIATION_DEADLINE,
-          taskQueue: c.TASK_QUEUE,
+          taskQueue: startQueue(c, 'ops'),
           requestedBy: options.by,
           ...(options.deadlineAt !== undefined ? { deadlineAt: new Date(options.deadlineAt).toISOString() } : {}),
         });

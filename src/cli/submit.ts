@@ -4,6 +4,7 @@ import { basename, dirname, join } from 'node:path';
 import { ApplicationFailure, WorkflowFailedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { SingleBar } from 'cli-progress';
 import type { Config } from '../config.js';
+import { startQueue } from '../workers/main.js';
 import { businessDateOfInstant } from '../domain/dates.js';
 import { intakeInput } from '../files/intake.js';
 import { LocalDirLanding } from '../files/landing.js';
@@ -84,7 +85,7 @@ export const submitFile = async (input: {
   if (await watcherRunning(client, config.CLIENT_ID)) {
     log(`the landing watcher starts it as ${workflowId}`);
   } else {
-    const started = await startFileWorkflow(client, config.TASK_QUEUE, intake);
+    const started = await startFileWorkflow(client, startQueue(config, 'files'), intake);
     if (!started.started) return { workflowId, status: 'duplicate', reason: started.reason };
     log(`no landing watcher is running: started ${workflowId}`);
   }

@@ -8,7 +8,7 @@ import { localUrl, type Config } from '../config.js';
 import { ensureDailySchedule } from '../ops/schedule.js';
 import { startLandingWorkflow } from '../ops/start-landing.js';
 import { startKafkaSupervisor, startStreamWorkflow } from '../ops/start-stream.js';
-import { startOperatedWorker, type RunningWorker } from '../workers/main.js';
+import { startOperatedWorker, startQueue, type RunningWorker } from '../workers/main.js';
 import { connectClient, isLocalAddress, uiAddress } from './context.js';
 import { startSimulatedClient, type SimulatedClient } from './kafka-feed.js';
 import { startConfiguredCodecServer } from './ops-commands.js';
@@ -19,14 +19,14 @@ export const ensureOperations = async (config: Config, client: Client, running: 
   const stream =
     config.SOURCE === 'kafka'
       ? await startKafkaSupervisor(client, {
-          taskQueue: config.TASK_QUEUE,
+          taskQueue: startQueue(config, 'stream'),
           topic: config.KAFKA_TOPIC,
           clientId: config.CLIENT_ID,
           maxRows: config.STREAM_BATCH_MAX_ROWS,
           maxWaitMs: config.STREAM_BATCH_MAX_WAIT_MS,
         })
       : await startStreamWorkflow(client, {
-          taskQueue: config.TASK_QUEUE,
+          taskQueue: startQueue(config, 'stream'),
           sourceId: [...running.deps.sources.keys()][0] ?? `sim:${config.CLIENT_ID}:p0`,
           clientId: config.CLIENT_ID,
           maxRows: config.STREAM_BATCH_MAX_ROWS,
@@ -38,9 +38,9 @@ export const ensureOperations = async (config: Config, client: Client, running: 
     timeZone: config.CLIENT_TIME_ZONE,
     scheduleTime: config.SCHEDULE_TIME,
     deadline: config.RECONCILIATION_DEADLINE,
-    taskQueue: config.TASK_QUEUE,
+    taskQueue: startQueue(config, 'ops'),
   });
-  await startLandingWorkflow(client, { taskQueue: config.TASK_QUEUE, clientId: config.CLIENT_ID, location: running.deps.landing.location });
+  await startLandingWorkflow(client, { taskQueue: startQueue(config, 'ops'), clientId: config.CLIENT_ID, location: running.deps.landing.location });
   return { streamId: stream.workflowId, streamStarted: stream.started };
 };
 

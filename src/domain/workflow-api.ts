@@ -79,6 +79,38 @@ export const workflowIds = {
     `restore/${clientId}/${eventDate}/v${toVersion}/${requestId}`,
 };
 
+/**
+ * Isolated workloads: the stream, file work and operations each have their own task queue (`<TASK_QUEUE>-stream`,
+ * `-files`, `-ops`), so a 10M-row validation never takes a slot the stream needs. `shared` is `<TASK_QUEUE>` itself:
+ * every workload on one queue, as before the split (runs started then finish there; tests run one queue).
+ */
+export const WORKLOADS = ['stream', 'files', 'ops'] as const;
+export type Workload = (typeof WORKLOADS)[number];
+export type QueueName = Workload | 'shared';
+export const QUEUE_NAMES: readonly QueueName[] = [...WORKLOADS, 'shared'];
+
+/** The task queue of a workload. */
+export const workloadQueue = (base: string, workload: Workload): string => `${base}-${workload}`;
+
+/**
+ * The queue of `workload` as seen from a run on `current` (workflow code and activities): a workload queue's sibling,
+ * or `current` itself when it is a shared queue (everything on one queue).
+ */
+export const siblingQueue = (current: string, workload: Workload): string => {
+  const own = WORKLOADS.find((w) => current.endsWith(`-${w}`));
+  return own === undefined ? current : `${current.slice(0, current.length - own.length)}${workload}`;
+};
+
+/** Which workload runs each workflow type. */
+export const WORKLOAD_OF_WORKFLOW = {
+  streamWorkflow: 'stream',
+  kafkaSupervisorWorkflow: 'stream',
+  fileWorkflow: 'files',
+  dailyWorkflow: 'ops',
+  landingWorkflow: 'ops',
+  restoreWorkflow: 'ops',
+} as const satisfies Record<string, Workload>;
+
 /** Signals and queries of the other workflows, defined here so the CLI can use them without importing workflow code. */
 export const pauseSignal = defineSignal('pause');
 export const resumeSignal = defineSignal('resume');

@@ -1,7 +1,8 @@
 /**
  * The worker process: builds every client once from configuration, injects them, and runs until SIGINT/SIGTERM.
  * One entry point: `npm run cli -- worker`, `up` and `tsx src/workers/main.ts` all run `startOperatedWorker`,
- * so they serve the same activity set (file, stream and operations) and the read API.
+ * so they serve the same activity sets and the read API: one Temporal worker per queue in WORKER_QUEUES (stream, files,
+ * ops, shared), each with its own slots.
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -20,7 +21,8 @@ import { registerReadApi } from '../ops/read-api.js';
 import { SimulatedFeed } from '../sources/simulated-feed.js';
 import { openWarehouse } from '../warehouse/open.js';
 import { kafkaDeps } from './kafka-sources.js';
-import { createPipelineWorker, type PipelineDeps } from './pipeline-worker.js';
+import { workloadQueue, type QueueName, type Workload } from '../domain/workflow-api.js';
+import { createPipelineWorker, type PipelineDeps, type QueueSlots } from './pipeline-worker.js';
 
 /** Connection options for a local dev server, a self-hosted cluster (mTLS) or Temporal Cloud (API key). */
 export const connectionOptions = (config: Config): NativeConnectionOptions => ({
@@ -54,6 +56,31 @@ export const simulatedSource = async (config: Config, now = Date.now(), feed: { 
     startMs: state.startMs,
     businessDate: state.businessDate,
   });
+};
+
+/** The task queue of a queue name: `<TASK_QUEUE>-<workload>`, or `<TASK_QUEUE>` for the shared queue. */
+export const taskQueueOf = (config: Pick<Config, 'TASK_QUEUE'>, queue: QueueName): string =>
+  queue === 'shared' ? config.TASK_QUEUE : workloadQueue(config.TASK_QUEUE, queue);
+
+/**
+ * Where new runs of a workload start: its own queue, unless this configuration runs one shared queue only
+ * (WORKER_QUEUES=shared). CLI commands, `up` and the landing watcher use it.
+ */
+export const startQueue = (config: Pick<Config, 'TASK_QUEUE' | 'WORKER_QUEUES'>, workload: Workload): string =>
+  config.WORKER_QUEUES.includes(workload) || !config.WORKER_QUEUES.includes('shared') ? workloadQueue(config.TASK_QUEUE, workload) : config.TASK_QUEUE;
+
+/** A queue's slots from configuration; the shared queue has the sum, as one worker did before the split. */
+export const queueSlots = (config: Config, queue: QueueName): QueueSlots => {
+  const of = (w: 'STREAM' | 'FILES' | 'OPS'): QueueSlots => ({ activities: config[`${w}_ACTIVITY_SLOTS`], workflowTasks: config[`${w}_WORKFLOW_SLOTS`] });
+  if (queue === 'stream') return { ...of('STREAM'), localActivities: config.STREAM_ACTIVITY_SLOTS };
+  if (queue === 'files') return of('FILES');
+  if (queue === 'ops') return of('OPS');
+  const all = [of('STREAM'), of('FILES'), of('OPS')];
+  return {
+    activities: all.reduce((n, s) => n + (s.activities ?? 0), 0),
+    workflowTasks: all.reduce((n, s) => n + (s.workflowTasks ?? 0), 0),
+    localActivities: config.STREAM_ACTIVITY_SLOTS,
+  };
 };
 
 /** A host as a socket address wants it (IPv6 in brackets). */
@@ -106,31 +133,50 @@ export const startWorker = async (config: Config, extra: Partial<PipelineDeps> =
   };
   const connection = await NativeConnection.connect(connectionOptions(config));
   const dataConverter = pipelineDataConverter(config);
-  const worker = await createPipelineWorker({
-    connection,
-    namespace: config.TEMPORAL_NAMESPACE,
-    taskQueue: config.TASK_QUEUE,
-    deps,
-    ...(dataConverter ? { dataConverter } : {}),
-    ...(config.WORKFLOW_BUNDLE ? { workflowBundlePath: config.WORKFLOW_BUNDLE } : {}),
-    shutdownGraceTime: config.SHUTDOWN_GRACE_MS,
-    ...(config.WAREHOUSE === 'bigquery' ? { maxTaskQueueActivitiesPerSecond: config.BIGQUERY_STREAM_ACTIVITIES_PER_SECOND } : {}),
-  });
-  const done = worker.run().finally(async () => {
-    await connection.close();
-    await warehouse.close();
-    for (const s of deps.sources.values()) await s.close();
-    await deps.sourceRegistry?.close();
-    metricsServer.close();
-  });
+  // One worker per queue, each with its own slots; they share the connection, the warehouse and the metrics.
+  const workers = await Promise.all(
+    config.WORKER_QUEUES.map((queue) =>
+      createPipelineWorker({
+        connection,
+        namespace: config.TEMPORAL_NAMESPACE,
+        taskQueue: taskQueueOf(config, queue),
+        queue,
+        deps,
+        slots: queueSlots(config, queue),
+        ...(config.WORKER_DEPLOYMENT_NAME && config.WORKER_BUILD_ID
+          ? { deployment: { deploymentName: config.WORKER_DEPLOYMENT_NAME, buildId: config.WORKER_BUILD_ID } }
+          : {}),
+        ...(dataConverter ? { dataConverter } : {}),
+        ...(config.WORKFLOW_BUNDLE ? { workflowBundlePath: config.WORKFLOW_BUNDLE } : {}),
+        shutdownGraceTime: config.SHUTDOWN_GRACE_MS,
+        ...(config.WAREHOUSE === 'bigquery' && (queue === 'stream' || queue === 'shared')
+          ? { maxTaskQueueActivitiesPerSecond: config.BIGQUERY_STREAM_ACTIVITIES_PER_SECOND }
+          : {}),
+      }),
+    ),
+  );
+  const done = Promise.all(workers.map((w) => w.run()))
+    .then(() => undefined)
+    .finally(async () => {
+      await connection.close();
+      await warehouse.close();
+      for (const s of deps.sources.values()) await s.close();
+      await deps.sourceRegistry?.close();
+      metricsServer.close();
+    });
+  let stopping: Promise<void> | undefined;
+  const shutdown = (): Promise<void> => {
+    stopping ??= (async () => {
+      for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
+      await done;
+    })();
+    return stopping;
+  };
   return {
     metrics,
     deps,
     done,
-    shutdown: async () => {
-      worker.shutdown();
-      await done;
-    },
+    shutdown,
   };
 };
 
@@ -139,7 +185,8 @@ export const startOperatedWorker = async (config: Config, client: Client): Promi
   const running = await startWorker(config, {
     ops: {
       client,
-      taskQueue: config.TASK_QUEUE,
+      // The landing watcher and replays start file workflows on the files queue (the shared one in a one-queue setup).
+      taskQueue: startQueue(config, 'files'),
       ...(config.ALERT_WEBHOOK_URL ? { alertWebhookUrl: config.ALERT_WEBHOOK_URL } : {}),
     },
   });
@@ -155,7 +202,7 @@ if (isMain) {
   const dataConverter = pipelineDataConverter(config);
   const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, ...(dataConverter ? { dataConverter } : {}) });
   const running = await startOperatedWorker(config, client);
-  console.log(`worker on task queue ${config.TASK_QUEUE} at ${config.TEMPORAL_ADDRESS}; metrics and read API on ${config.METRICS_ADDRESS}:${config.METRICS_PORT}`);
+  console.log(`worker on task queues ${config.WORKER_QUEUES.map((q) => taskQueueOf(config, q)).join(', ')} at ${config.TEMPORAL_ADDRESS}; metrics and read API on ${config.METRICS_ADDRESS}:${config.METRICS_PORT}`);
   process.once('SIGINT', () => void running.shutdown());
   process.once('SIGTERM', () => void running.shutdown());
   await running.done;

@@ -23,7 +23,7 @@ import {
 import { defineSearchAttributeKey, SearchAttributeType, WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { createOpsActivities, FileRunState } from '../activities/ops-activities.js';
 import { businessDateForRun, formatDuration, reconciliationDeadline } from '../domain/schedule-time.js';
-import { fileLandedSignal, searchAttributes, workflowIds, type FileLanded } from '../domain/workflow-api.js';
+import { fileLandedSignal, searchAttributes, siblingQueue, workflowIds, type FileLanded } from '../domain/workflow-api.js';
 
 export interface DailyWorkflowInput {
   clientId: string;
@@ -241,6 +241,7 @@ async function dispatch(input: DailyWorkflowInput): Promise<DailyWorkflowResult>
   try {
     await startChild(dailyWorkflow, {
       workflowId,
+      taskQueue: siblingQueue(workflowInfo().taskQueue, 'ops'),
       args: [{ ...rest, date, ...(deadlineAt !== undefined ? { deadlineAt } : {}) }],
       parentClosePolicy: ParentClosePolicy.ABANDON,
       workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,

@@ -22,6 +22,7 @@ import {
   fileProgressQuery,
   retryRollbackSignal,
   searchAttributes,
+  siblingQueue,
   type FileStage,
   type FileWorkflowInput,
   type FileWorkflowResult,
@@ -48,7 +49,10 @@ const STEP_TIMEOUTS = {
 } as const;
 
 const proxies = (cancellationType: ActivityCancellationType) => {
+  // The files queue: its slots bound how many files validate at once, apart from the stream's.
+  const taskQueue = siblingQueue(workflowInfo().taskQueue, 'files');
   const options = (startToCloseTimeout: string): ActivityOptions => ({
+    taskQueue,
     startToCloseTimeout,
     heartbeatTimeout: '30s',
     cancellationType,
@@ -99,10 +103,16 @@ const compensate = async (compensations: Compensation[]): Promise<Array<{ step: 
 };
 
 export async function fileWorkflow(input: FileWorkflowInput): Promise<FileWorkflowResult> {
-  const { workflowId, runId } = workflowInfo();
-  const steps = proxies(
+  return fileSaga(
+    input,
     patched(WAIT_FOR_CANCELLED_STEP_PATCH) ? ActivityCancellationType.WAIT_CANCELLATION_COMPLETED : ActivityCancellationType.TRY_CANCEL,
   );
+}
+
+/** The saga with its steps' cancellation type: how a cancelled step's end relates to the compensations' start. */
+export async function fileSaga(input: FileWorkflowInput, cancellationType: ActivityCancellationType): Promise<FileWorkflowResult> {
+  const { workflowId, runId } = workflowInfo();
+  const steps = proxies(cancellationType);
   const changeId = `${input.fileId}/${runId}`;
   const stagingId = `f_${runId.replace(/[^a-z0-9]/gi, '').toLowerCase()}`;
   let stage: FileStage = 'register';

@@ -18,6 +18,7 @@ import {
 import type { createSourceActivities } from '../activities/source-activities.js';
 import {
   searchAttributes,
+  siblingQueue,
   supervisorProgressQuery,
   workflowIds,
   type KafkaSupervisorInput,
@@ -52,6 +53,7 @@ export async function kafkaSupervisorWorkflow(input: KafkaSupervisorInput): Prom
       try {
         await startChild(streamWorkflow, {
           workflowId: workflowIds.stream(sourceId),
+          taskQueue: siblingQueue(workflowInfo().taskQueue, 'stream'),
           parentClosePolicy: ParentClosePolicy.ABANDON,
           args: [
             {

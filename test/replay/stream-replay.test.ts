@@ -107,6 +107,46 @@ describe.runIf(recording)('recording histories', () => {
     }
   });
 
+  it('records pause and resume signals delivered right before and right after a stream\'s continue-as-new', async () => {
+    const feed = new SimulatedFeed({ clientId: 'replay3', seed: 9, rate: 'unbounded', totalEvents: 200, businessDate: '2026-11-21' });
+    const p = await startTestPipeline({ sources: new Map([[feed.id, feed]]), clientId: 'replay3' });
+    try {
+      // Three timer-cut batches per run (~0.6 s each): a run ends every ~2 s while signals arrive every 50 ms.
+      const started = await startStreamWorkflow(p.client, {
+        taskQueue: p.taskQueue, sourceId: feed.id, clientId: 'replay3', maxRows: 5_000, maxWaitMs: 600, maxBatchesPerRun: 3,
+      });
+      const latest = p.client.workflow.getHandle(started.workflowId);
+      const runs = async (): Promise<string[]> => {
+        const ids: string[] = [];
+        for await (const w of p.client.workflow.list({ query: `WorkflowId = '${started.workflowId}'` })) ids.push(w.runId);
+        return ids;
+      };
+      for (let i = 0; (await runs()).length < 3; i++) {
+        if (i > 800) throw new Error('the stream did not continue as new twice');
+        await latest.signal(i % 2 === 0 ? pauseSignal : resumeSignal).catch(() => undefined);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      await latest.signal(resumeSignal);
+      await latest.terminate('recorded');
+      const events = async (runId: string) => (await p.client.workflow.getHandle(started.workflowId, runId).fetchHistory()).events ?? [];
+      const kinds = (list: Awaited<ReturnType<typeof events>>): string[] => list.map((e) => Object.keys(e).find((k) => k.endsWith('EventAttributes')) ?? '');
+      const firstEvents = await events(started.runId);
+      const secondRunId = firstEvents.at(-1)?.workflowExecutionContinuedAsNewEventAttributes?.newExecutionRunId ?? '';
+      const first = kinds(firstEvents);
+      const second = kinds(await events(secondRunId));
+      // Signals in the last workflow task before the continue-as-new, and in the first ones of the next run.
+      const signalled = 'workflowExecutionSignaledEventAttributes';
+      expect(first.at(-1)).toBe('workflowExecutionContinuedAsNewEventAttributes');
+      expect(first.slice(-8)).toContain(signalled);
+      const secondTask = second.map((k, i) => (k === 'workflowTaskCompletedEventAttributes' ? i : -1)).filter((i) => i >= 0)[1] ?? second.length;
+      expect(second.slice(0, secondTask), second.slice(0, 16).join(' ')).toContain(signalled);
+      save(join(historiesDir, 'stream-workflow-signals-before-continue-as-new.json'), started.workflowId, started.runId);
+      save(join(historiesDir, 'stream-workflow-signals-after-continue-as-new.json'), started.workflowId, secondRunId);
+    } finally {
+      await p.stop();
+    }
+  });
+
   for (const [name, fault] of [['rejected', null], ['rollback', 'publish'], ['cancel', 'hold']] as const) {
     it(`records a file run: ${name}`, async () => {
       let reach = (): void => undefined;

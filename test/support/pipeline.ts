@@ -60,6 +60,8 @@ export const startTestPipeline = async (opts: {
   clientId?: string;
   /** Also serve the operating activities (landing watcher, daily run), with this pipeline's client. */
   withOps?: boolean;
+  /** Workflow code from another module (test/support/try-cancel-workflows.ts), bundled in this process. */
+  workflowsPath?: string;
 } = {}): Promise<TestPipeline> => {
   const address = temporalAddress();
   const namespace = process.env.TEMPORAL_NAMESPACE ?? 'default';
@@ -75,6 +77,7 @@ export const startTestPipeline = async (opts: {
     connection: nativeConnection,
     namespace,
     taskQueue,
+    ...(opts.workflowsPath ? { workflowsPath: opts.workflowsPath } : {}),
     deps: {
       warehouse,
       landing,

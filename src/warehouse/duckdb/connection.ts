@@ -16,8 +16,21 @@ export type Types = Record<string, DuckDBType>;
 export interface ConnectionOptions {
   /** Database file path, or ':memory:' for tests. */
   path: string;
+  /**
+   * DuckDB memory_limit; beyond it, sorts, joins and large inserts spill to `tempDirectory`. Defaults to 256MB
+   * for a database file: the stream's micro-batches look every id up in `transactions`, and keep up at 25,000
+   * events/s only while that table's blocks stay cached (docs/stream.md). An in-memory database (tests) keeps
+   * DuckDB's default, since its tables live in it.
+   */
   memoryLimit?: string;
+  /**
+   * memory_limit while a file's rows are staged, replaced, reported on, reverted or restored (default 96MB with
+   * `memoryLimit`, none without): the writer is the file's alone then, so the blocks the stream keeps cached are
+   * dropped (they are on disk) and the file's millions of rows spill rather than grow the process
+   * (docs/files.md: what the file path costs in memory).
+   */
   fileMemoryLimit?: string;
+  /** Where DuckDB spills; defaults to `<database file>.tmp` beside the file. */
   tempDirectory?: string;
   threads?: number;
 }

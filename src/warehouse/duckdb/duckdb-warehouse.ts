@@ -4,14 +4,13 @@
  * stream micro-batch never interleave; reads use a second connection and see committed snapshots only.
  * This class composes the role files beside it; the rules both engines follow are in ../core/.
  */
-import type { InputIssue, Transaction } from '../../domain/contract.js';
+import type { Transaction } from '../../domain/contract.js';
 import type {
   ConsumerView,
   ConsumerViewRow,
   ConsumerViews,
   DailyTotal,
   DateChange,
-  FileOutcome,
   FileRecord,
   FileRegistryEntry,
   PartitionChange,
@@ -26,7 +25,7 @@ import type {
   Warehouse,
   WarehouseHooks,
 } from '../port.js';
-import { DuckDbConnections } from './connection.js';
+import { DuckDbConnections, type ConnectionOptions } from './connection.js';
 import { dropStaging, fileEntry, registerFile, setFileOutcome, stageFile } from './file-registry.js';
 import { replacePartitions, restoreVersion, revertChange } from './partition-changes.js';
 import * as reads from './reads.js';
@@ -34,28 +33,9 @@ import { getReport, publishChange, unpublishChange } from './reports.js';
 import { migrate } from './schema.js';
 import { writeStreamBatch } from './stream-writes.js';
 
-export interface DuckDbWarehouseOptions {
-  /** Database file path, or ':memory:' for tests. */
-  path: string;
+export interface DuckDbWarehouseOptions extends ConnectionOptions {
   /** Diffs stored per date in a reconciliation report; the rest are counted. */
   maxReportDiffs?: number;
-  /**
-   * DuckDB memory_limit; beyond it, sorts, joins and large inserts spill to `tempDirectory`. Defaults to 256MB
-   * for a database file: the stream's micro-batches look every id up in `transactions`, and keep up at 25,000
-   * events/s only while that table's blocks stay cached (docs/stream.md). An in-memory database (tests) keeps
-   * DuckDB's default, since its tables live in it.
-   */
-  memoryLimit?: string;
-  /**
-   * memory_limit while a file's rows are staged, replaced, reported on, reverted or restored (default 96MB with
-   * `memoryLimit`, none without): the writer is the file's alone then, so the blocks the stream keeps cached are
-   * dropped (they are on disk) and the file's millions of rows spill rather than grow the process
-   * (docs/files.md: what the file path costs in memory).
-   */
-  fileMemoryLimit?: string;
-  /** Where DuckDB spills; defaults to `<database file>.tmp` beside the file. */
-  tempDirectory?: string;
-  threads?: number;
   hooks?: WarehouseHooks;
 }
 
@@ -94,14 +74,7 @@ export class DuckDbWarehouse implements Warehouse, ConsumerViews {
     return fileEntry(this.db.reader, fileId, sha256);
   }
 
-  setFileOutcome(input: {
-    fileId: string;
-    sha256: string;
-    outcome: FileOutcome;
-    reason: string | null;
-    errors?: InputIssue[];
-    changeId?: string | null;
-  }): Promise<void> {
+  setFileOutcome(input: Parameters<Warehouse['setFileOutcome']>[0]): Promise<void> {
     return setFileOutcome(this.db, input);
   }
 

@@ -1,7 +1,7 @@
 /** The file registry (every file received, with its outcome) and the staging of a file's normalised rows. */
 import type { DuckDBConnection } from '@duckdb/node-api';
-import { FILE_COLUMNS, type InputIssue } from '../../domain/contract.js';
-import { WarehouseError, type FileOutcome, type FileRecord, type FileRegistryEntry } from '../port.js';
+import { FILE_COLUMNS } from '../../domain/contract.js';
+import { WarehouseError, type FileRecord, type FileRegistryEntry, type Warehouse } from '../port.js';
 import { num, toFileEntry } from '../core/mappers.js';
 import { stagingTable } from '../core/sql.js';
 import { ISO_TS, rows, run, sqlLiteral, type DuckDbConnections } from './connection.js';
@@ -43,10 +43,7 @@ export const fileEntry = async (c: DuckDBConnection, fileId: string, sha256: str
   return r ? toFileEntry(r) : null;
 };
 
-export const setFileOutcome = (
-  db: DuckDbConnections,
-  input: { fileId: string; sha256: string; outcome: FileOutcome; reason: string | null; errors?: InputIssue[]; changeId?: string | null },
-): Promise<void> =>
+export const setFileOutcome = (db: DuckDbConnections, input: Parameters<Warehouse['setFileOutcome']>[0]): Promise<void> =>
   db.exclusive(() =>
     run(
       db.writer,

@@ -3,7 +3,7 @@
  * totals per date, and the writes every change makes (archive the dates, record the change, set the ledger entry).
  */
 import type { DuckDBConnection } from '@duckdb/node-api';
-import type { CurrencyTotal, DateChange, PartitionState, RowStatus } from '../port.js';
+import type { CurrencyTotal, DateChange, PartitionChange, PartitionState, RowStatus } from '../port.js';
 import { rowMappers, totalsByDate } from '../core/mappers.js';
 import { ISO_TS, LIST_TYPE, dateList, rows, run, type Params, type Types } from './connection.js';
 import { LEDGER_COLUMN_NAMES, TRANSACTION_COLUMN_NAMES } from './schema.js';
@@ -64,13 +64,8 @@ export const archiveDates = async (c: DuckDBConnection, changeId: string, dates:
   await run(c, `DELETE FROM transactions WHERE list_contains($dates::DATE[], event_date)`, params, LIST_TYPE);
 };
 
-/** What a change records besides the date change: its origin, and whether its report is published. */
-export interface ChangeMeta {
-  fileId: string | null;
-  sequence: number | null;
-  workflowId: string;
-  runId: string;
-}
+/** What a change records besides the date change: the file and run it came from. */
+export type ChangeMeta = Pick<PartitionChange, 'fileId' | 'sequence' | 'workflowId' | 'runId'>;
 
 /** Records the change of one date, unpublished, and makes its new version the date's ledger entry. */
 export const recordChange = async (

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Prepares the local stack: npm packages, the Temporal CLI and test server, the
-# BigQuery emulator, Prometheus and promtool, the Kafka broker, the GCS-compatible server. Idempotent; a second
+# BigQuery emulator, Prometheus and promtool, the Kafka broker, the GCS-compatible server, the GoogleSQL analyzer. Idempotent; a second
 # run only checks stamps.
 set -euo pipefail
 
@@ -169,6 +169,11 @@ install_kafka() {
   bash scripts/install-kafka.sh
 }
 
+install_analyzer() {
+  # The GoogleSQL analyzer of the BigQuery statements the emulator cannot judge (stamped; one venv of its own).
+  bash scripts/install-analyzer.sh
+}
+
 install_gcs() {
   # fake-gcs-server for the bucket landing's tests; built with Go once (stamped). Without Go those tests skip.
   if command -v go >/dev/null 2>&1; then
@@ -192,6 +197,7 @@ main() {
   install_prometheus
   install_kafka
   install_gcs
+  install_analyzer
   say "ready ($("$BIN/temporal" --version 2>/dev/null | head -n1))"
 }
 

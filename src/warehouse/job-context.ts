@@ -37,3 +37,6 @@ export const labelValue = (text: string): string => text.toLowerCase().replace(/
 /** A BigQuery job id: letters, digits, `_` and `-`, at most 1,024 characters. */
 export const jobIdOf = (context: JobContext & { sequence: number }): string =>
   `${context.workflowId}-${context.step}-${context.attempt}-${context.sequence}`.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 1024);
+
+/** The caller's cancellation signal, if it runs in a context that has one (counts no job). */
+export const currentSignal = (): AbortSignal | undefined => storage.getStore()?.signal;

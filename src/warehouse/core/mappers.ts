@@ -7,12 +7,14 @@ import { canonicalAmount } from '../../domain/decimal.js';
 import type {
   ConsumerViewRow,
   CurrencyTotal,
+  DailyTotal,
   DateChange,
   DiffKindCounts,
   FileOutcome,
   FileRegistryEntry,
   PartitionState,
   RowStatus,
+  StreamBatchResult,
 } from '../port.js';
 
 export type Row = Record<string, unknown>;
@@ -96,3 +98,42 @@ export const rowMappers = (dateKey: string) => ({
   }),
 });
 
+
+/** A `stream_batches` row as the result of the batch it recorded. */
+export const toBatchResult = (r: Row): Omit<StreamBatchResult, 'alreadyApplied'> => ({
+  inserted: num(r.inserted),
+  duplicates: num(r.duplicates),
+  conflicts: num(r.conflicts),
+  late: num(r.late),
+  rejected: num(r.rejected),
+  toCursor: num(r.to_cursor),
+});
+
+/** A `daily_totals` row read as (d, date_status, date_version, currency, row_count, total). */
+export const toDailyTotal = (r: Row): DailyTotal => ({
+  eventDate: String(r.d),
+  status: r.date_status as RowStatus,
+  version: num(r.date_version),
+  currency: String(r.currency),
+  rows: num(r.row_count),
+  total: canonicalAmount(String(r.total)),
+});
+
+/** Totals per date from rows of (d, currency, n, total) in date order. */
+export const totalsByDate = (rows: Row[]): Map<string, CurrencyTotal[]> => {
+  const map = new Map<string, CurrencyTotal[]>();
+  for (const r of rows) {
+    const list = map.get(String(r.d)) ?? [];
+    list.push({ currency: String(r.currency), rows: num(r.n), total: canonicalAmount(String(r.total)) });
+    map.set(String(r.d), list);
+  }
+  return map;
+};
+
+/** Counts of the side tables from one row of (late, conflicts, rejects, batches). */
+export const toSideTableCounts = (r: Row | undefined): { lateArrivals: number; conflicts: number; rejects: number; batches: number } => ({
+  lateArrivals: num(r?.late),
+  conflicts: num(r?.conflicts),
+  rejects: num(r?.rejects),
+  batches: num(r?.batches),
+});

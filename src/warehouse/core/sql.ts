@@ -68,3 +68,17 @@ export const readmitLateStatements = (t: (table: string) => string, inDates: (co
     `DELETE FROM ${t('late_arrivals')} la WHERE ${reopened}`,
   ];
 };
+
+const STAGING_ID = /^[a-z0-9_]{1,100}$/;
+
+/** The staging table of a staging id, checked before it is spliced into SQL. */
+export const stagingTable = (stagingId: string): string => {
+  if (!STAGING_ID.test(stagingId)) throw new WarehouseError(`invalid staging id ${JSON.stringify(stagingId)}`, 'INVARIANT');
+  return `staging_${stagingId}`;
+};
+
+/** The tables holding a change's published reports (cleared before a publish, and by an unpublish). */
+export const REPORT_TABLES = ['reconciliation_reports', 'reconciliation_diffs', 'reconciliation_summaries'] as const;
+
+/** The tables holding what a change recorded by its id (cleared by a revert). */
+export const CHANGE_TABLES = ['partition_changes', ...REPORT_TABLES] as const;

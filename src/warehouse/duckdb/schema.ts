@@ -1,5 +1,6 @@
 /** DuckDB DDL rendered from the shared table model (core/model.ts): same tables, columns and views as BigQuery. */
 import { TABLES, viewStatements, type FieldSpec } from '../core/model.js';
+import { run, type DuckDbConnections } from './connection.js';
 
 export { DATA_TABLES, LEDGER_COLUMN_NAMES, TRANSACTION_COLUMN_NAMES } from '../core/model.js';
 
@@ -24,3 +25,13 @@ export const MIGRATIONS: string[] = [
   ),
   ...viewStatements((name) => name),
 ];
+
+/** The writer's own table for a micro-batch, filled by an appender as text (stream-writes.ts casts it). */
+const STREAM_INCOMING = `CREATE TEMP TABLE IF NOT EXISTS stream_incoming (
+  ord INTEGER, stream_offset BIGINT, transaction_id VARCHAR, account_id VARCHAR, event_ts VARCHAR,
+  event_date VARCHAR, amount VARCHAR, currency VARCHAR, merchant_id VARCHAR, description VARCHAR)`;
+
+export const migrate = (db: DuckDbConnections): Promise<void> =>
+  db.exclusive(async () => {
+    for (const statement of [...MIGRATIONS, STREAM_INCOMING]) await run(db.writer, statement);
+  });

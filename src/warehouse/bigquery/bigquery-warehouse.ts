@@ -64,7 +64,12 @@ export class BigQueryWarehouse implements Warehouse, ConsumerViews {
     this.changes = new PartitionChanges(this.c, ledger, this.reports);
     this.reads = new Reads(this.c, ledger);
     this.streamPath = options.streamSink
-      ? new BigQueryStreamPath(this.c.bq, (n) => this.c.t(n), { ...options.streamSink, projectId: options.projectId, datasetId: options.datasetId, location: options.location })
+      ? new BigQueryStreamPath(
+          this.c.bq,
+          (n) => this.c.t(n),
+          { ...options.streamSink, projectId: options.projectId, datasetId: options.datasetId, location: options.location },
+          (sql) => this.c.query(sql, {}, { role: 'stream-sink' }),
+        )
       : undefined;
   }
 
@@ -77,6 +82,7 @@ export class BigQueryWarehouse implements Warehouse, ConsumerViews {
 
   async migrate(): Promise<void> {
     await migrateTables(this.c);
+    await this.staging.migrate();
     await this.streamPath?.migrate();
   }
 

@@ -27,12 +27,24 @@ export interface BigQueryWarehouseOptions {
   /** Attempts at a write that hits a concurrent update before giving up with a retryable error (default 6). */
   maxAttempts?: number;
   hooks?: WarehouseHooks;
+  /** The client to send jobs through instead of one built from the settings above (tests pass a recording fake). */
+  client?: BigQuery;
+  /** Resumable uploads of staged files: chunk size (a multiple of 256 KiB) and the HTTP client (tests inject faults). */
+  upload?: { chunkBytes?: number; fetch?: typeof fetch };
   /**
    * Stream writes through the Storage Write API and periodic classification (docs/bigquery-cost.md) instead of one
    * DML script per batch. Left out: the DML path.
    */
   streamSink?: Omit<StreamPathOptions, 'projectId' | 'datasetId' | 'location'>;
 }
+
+/** What every job carries: a timeout, labels, and an id when a job context gives one. */
+export interface JobSettings {
+  jobTimeoutMs: number;
+  labels: Record<string, string>;
+  jobId?: string;
+}
+type JobScope = ReturnType<typeof nextJob>;
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -61,7 +73,9 @@ export class BigQueryConnection {
     this.labels = Object.fromEntries(Object.entries(options.labels ?? {}).map(([k, v]) => [labelValue(k), labelValue(v)]));
     this.jobTimeoutMs = options.jobTimeoutMs ?? 600_000;
     this.maxAttempts = options.maxAttempts ?? 6;
-    if (options.apiEndpoint) {
+    if (options.client) {
+      this.bq = options.client;
+    } else if (options.apiEndpoint) {
       // An emulator needs no credentials; a fixed token keeps the client from looking for real ones.
       const authClient = new OAuth2Client();
       authClient.setCredentials({ access_token: 'emulator' });
@@ -77,31 +91,79 @@ export class BigQueryConnection {
     return `\`${this.options.projectId}.${this.options.datasetId}.${name}\``;
   }
 
-  async query(sql: string, params: Params = {}): Promise<Row[]> {
+  /** Staged files live in their own dataset, whose tables expire (staging.ts). */
+  get stagingDatasetId(): string {
+    return `${this.options.datasetId}_staging`;
+  }
+
+  /** Fully qualified, quoted reference of a staging table. */
+  staged(name: string): string {
+    return `\`${this.options.projectId}.${this.stagingDatasetId}.${name}\``;
+  }
+
+  /**
+   * Runs one statement or script as a query job and returns its rows. Every job carries the configured labels plus
+   * the caller's workflow id, step and attempt, a timeout, and (inside a job context) an id that is the same each
+   * time this attempt sends its n-th job; it is cancelled when the context's signal aborts.
+   */
+  async query(sql: string, params: Params = {}, labels: Record<string, string> = {}): Promise<Row[]> {
     const used = usedParams(sql, params);
     const names = Object.keys(used);
-    const request: Query = { query: sql, useLegacySql: false, location: this.options.location };
+    const { settings, context } = this.jobSettings(labels);
+    const request: Query = { query: sql, useLegacySql: false, location: this.options.location, ...settings };
     if (names.length > 0) {
       request.params = Object.fromEntries(names.map((n) => [n, used[n]?.value]));
       // The client's QueryParamTypes cannot express a map of named types; its runtime accepts exactly this shape.
       request.types = Object.fromEntries(names.map((n) => [n, used[n]?.type])) as Record<string, ParamType> as unknown as NonNullable<Query['types']>;
     }
-    const context = nextJob();
-    request.jobTimeoutMs = this.jobTimeoutMs;
-    request.labels = {
-      ...this.labels,
-      ...(context ? { workflow_id: labelValue(context.workflowId), step: labelValue(context.step), attempt: String(context.attempt) } : {}),
-    };
-    if (context) request.jobId = jobIdOf(context);
     await this.hooks.beforeJob?.(sql);
-    const job = await this.createOrAttach(request);
+    return this.runJob(context, () => this.createOrAttach(request), async (job) => (await job.getQueryResults())[0] as Row[]);
+  }
+
+  /**
+   * Labels, timeout and id of the next job. The id comes from the job context (`<workflow>-<step>-<attempt>-<n>`);
+   * outside one, BigQuery picks a random id.
+   */
+  jobSettings(labels: Record<string, string> = {}): { settings: JobSettings; context: JobScope } {
+    const context = nextJob();
+    const settings: JobSettings = {
+      jobTimeoutMs: this.jobTimeoutMs,
+      labels: {
+        ...this.labels,
+        ...Object.fromEntries(Object.entries(labels).map(([k, v]) => [labelValue(k), labelValue(v)])),
+        ...(context ? { workflow_id: labelValue(context.workflowId), step: labelValue(context.step), attempt: String(context.attempt) } : {}),
+      },
+      ...(context ? { jobId: jobIdOf(context) } : {}),
+    };
+    return { settings, context };
+  }
+
+  /**
+   * Starts a job whose settings `jobSettings` just gave and waits for it: first for the same job of the previous
+   * attempt if it still runs (a retried activity never runs the same DML beside its predecessor), and cancelling it
+   * when the context's signal aborts.
+   */
+  async runJob<T>(context: JobScope, start: () => Promise<Job>, wait: (job: Job) => Promise<T>): Promise<T> {
+    context?.signal?.throwIfAborted();
+    if (context && context.attempt > 1) await this.awaitJob(jobIdOf({ ...context, attempt: context.attempt - 1 }));
+    const job = await start();
     const cancel = (): void => void job.cancel().catch(() => undefined);
     context?.signal?.addEventListener('abort', cancel, { once: true });
     try {
-      const [rows] = await job.getQueryResults();
-      return rows as Row[];
+      return await wait(job);
     } finally {
       context?.signal?.removeEventListener('abort', cancel);
+    }
+  }
+
+  /** Waits until the job of this id (if any) is done, whatever its outcome. */
+  private async awaitJob(jobId: string): Promise<void> {
+    const job = this.bq.job(jobId, { location: this.options.location });
+    for (let delay = 250; ; delay = Math.min(delay * 2, 5000)) {
+      const [metadata] = await job.getMetadata().catch(() => [undefined]);
+      const state = (metadata as { status?: { state?: string } } | undefined)?.status?.state;
+      if (state === undefined || state === 'DONE') return;
+      await sleep(delay);
     }
   }
 

@@ -14,7 +14,7 @@ import {
 import { readmitLateStatements } from '../core/sql.js';
 import { checkVersions } from '../core/rules.js';
 import { LEDGER_COLUMN_NAMES, TRANSACTION_COLUMN_NAMES } from './schema.js';
-import { GUARD_MARKER, VERSION_STRUCT, dateValue, p, type Params } from './sql.js';
+import { GUARD_MARKER, VERSION_STRUCT, allDates, dateValue, p, type Params } from './sql.js';
 import { stagingTable } from './staging.js';
 import type { BigQueryConnection } from './connection.js';
 import type { Ledger } from './ledger.js';
@@ -28,7 +28,7 @@ export class PartitionChanges {
   ) {}
 
   async replacePartitions(input: ReplaceInput): Promise<ReplaceResult> {
-    const staging = this.c.t(stagingTable(input.stagingId));
+    const staging = this.c.staged(stagingTable(input.stagingId));
     const status = FINAL_STATUS[input.kind];
     return this.c.retrying(`replace ${input.changeId}`, async () => {
       const applied = await this.ledger.changeDates(input.changeId);
@@ -111,7 +111,12 @@ export class PartitionChanges {
                 SELECT ${LEDGER_COLUMN_NAMES} FROM ${this.c.t('partition_ledger_history')} WHERE archived_by_change = @change`,
           params,
         },
-        ...readmitLateStatements((table) => this.c.t(table), (column) => `${column} IN UNNEST(@dates)`).map((sql) => ({ sql, params })),
+        ...readmitLateStatements(
+          (table) => this.c.t(table),
+          (column) => `${column} IN UNNEST(@dates)`,
+          // An id is unique across all dates: the lookup reads every date, on purpose (a revert is rare).
+          allDates,
+        ).map((sql) => ({ sql, params })),
         { sql: `DELETE FROM ${this.c.t('transactions_history')} WHERE archived_by_change = @change AND event_date IN UNNEST(@dates)`, params },
         { sql: `DELETE FROM ${this.c.t('partition_ledger_history')} WHERE archived_by_change = @change`, params },
         ...['partition_changes', 'reconciliation_reports', 'reconciliation_diffs', 'reconciliation_summaries'].map((table) => ({

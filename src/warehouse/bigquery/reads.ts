@@ -5,12 +5,15 @@ import type { ConsumerView, ConsumerViewRow, DailyTotal, PartitionChange, Partit
 import { consumerView } from '../core/sql.js';
 import { num, toConsumerViewRow } from '../core/mappers.js';
 import { changeFields, withStreamOnlyDates } from '../core/report.js';
-import { DATA_TABLES } from './schema.js';
-import { ISO_TS, p } from './sql.js';
+import { DATA_TABLES, TABLES } from './schema.js';
+import { ISO_TS, allDates, p, wideSum } from './sql.js';
 import type { BigQueryConnection } from './connection.js';
 import { toDateChange, toPartitionState, toTransaction, type Ledger } from './ledger.js';
 
 const amount = (v: unknown): string => canonicalAmount(String(v));
+
+/** Tables partitioned by `event_date`. */
+const PARTITIONED = new Set(TABLES.filter((spec) => spec.partitionBy === 'event_date').map((spec) => spec.name));
 
 export class Reads {
   constructor(
@@ -28,12 +31,12 @@ export class Reads {
         ).map(toPartitionState);
     // Dates only the stream has written have no ledger row yet: they are provisional at version 0.
     const streamOnly = await this.c.query(
-      `SELECT CAST(event_date AS STRING) AS d, currency, COUNT(*) AS n, CAST(SUM(amount) AS STRING) AS total
+      `SELECT CAST(event_date AS STRING) AS d, currency, COUNT(*) AS n, CAST(${wideSum('amount')} AS STRING) AS total
        FROM ${this.c.t('transactions')}
-       WHERE event_date NOT IN (SELECT event_date FROM ${this.c.t('partition_ledger')})
-         AND (@all OR event_date IN UNNEST(@dates))
+       WHERE ${dates ? 'event_date IN UNNEST(@dates)' : allDates('event_date')}
+         AND event_date NOT IN (SELECT event_date FROM ${this.c.t('partition_ledger')})
        GROUP BY event_date, currency ORDER BY d, currency`,
-      { all: p.bool(dates === undefined), dates: p.dates(dates ?? []) },
+      { dates: p.dates(dates ?? []) },
     );
     return withStreamOnlyDates(stored, streamOnly);
   }
@@ -114,7 +117,7 @@ export class Reads {
       DATA_TABLES.map(
         (table) =>
           `SELECT '${table}' AS name, COUNT(*) AS n, CAST(COALESCE(BIT_XOR(FARM_FINGERPRINT(TO_JSON_STRING(x))), 0) AS STRING) AS h
-           FROM ${this.c.t(table)} x`,
+           FROM ${this.c.t(table)} x${PARTITIONED.has(table) ? ` WHERE ${allDates('x.event_date')}` : ''}`,
       ).join('\nUNION ALL\n'),
     );
     const out: Record<string, string> = {};

@@ -16,6 +16,7 @@ export const tableMetadata = (spec: TableSpec): TableMetadata => ({
   schema: { fields: spec.fields.map((c) => ({ name: c.name, type: c.type, mode: c.mode })) },
   description: spec.description,
   ...(spec.partitionBy ? { timePartitioning: { type: 'DAY', field: spec.partitionBy } } : {}),
+  ...(spec.requirePartitionFilter ? { requirePartitionFilter: true } : {}),
   ...(spec.clusterBy ? { clustering: { fields: spec.clusterBy } } : {}),
 });
 
@@ -33,6 +34,7 @@ export const migrateTables = async (c: BigQueryConnection): Promise<void> => {
     const [tableExists] = await c.dataset.table(spec.name).exists();
     if (tableExists) {
       await addMissingColumns(c, spec);
+      await requirePartitionFilter(c, spec);
       continue;
     }
     try {
@@ -55,4 +57,12 @@ const addMissingColumns = async (c: BigQueryConnection, spec: TableSpec): Promis
   for (const field of spec.fields.filter((x) => !present.has(x.name) && x.mode === 'NULLABLE')) {
     await c.query(`ALTER TABLE ${c.t(spec.name)} ADD COLUMN IF NOT EXISTS ${field.name} ${field.type}`);
   }
+};
+
+/** A table created before the model required a partition filter gains the requirement. */
+const requirePartitionFilter = async (c: BigQueryConnection, spec: TableSpec): Promise<void> => {
+  if (!spec.requirePartitionFilter) return;
+  const [metadata] = await c.dataset.table(spec.name).getMetadata();
+  if ((metadata as TableMetadata).requirePartitionFilter === true) return;
+  await c.dataset.table(spec.name).setMetadata({ requirePartitionFilter: true });
 };

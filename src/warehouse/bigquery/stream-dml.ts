@@ -6,7 +6,7 @@ import { WarehouseError, type StreamBatch, type StreamBatchResult } from '../por
 import { num } from '../core/mappers.js';
 import { TRANSACTION_COLUMN_NAMES } from './schema.js';
 import { outcomeCase } from './stream-sql.js';
-import { EVENT_STRUCT, GUARD_MARKER, REJECT_STRUCT, dateValue, p, timestampValue, type Params, type Statement } from './sql.js';
+import { EVENT_STRUCT, GUARD_MARKER, REJECT_STRUCT, allDates, dateValue, p, timestampValue, type Params, type Statement } from './sql.js';
 import type { BigQueryConnection } from './connection.js';
 
 export class DmlStreamPath {
@@ -125,7 +125,9 @@ export class DmlStreamPath {
   }
 
   /**
-   * Sorts each event of `@events` into insert / duplicate / conflict / late, as the DuckDB adapter does.
+   * Sorts each event of `@events` into insert / duplicate / conflict / late, as the DuckDB adapter does. An id is
+   * unique across all dates, so the lookup of stored rows reads every date: this path's cost grows with the table
+   * (docs/bigquery-cost.md); the Storage Write sink is the path sized for production.
    * Rows this same batch wrote are left out of the comparison, so every statement of the batch sees the same
    * classification whatever ran before it.
    */
@@ -136,7 +138,7 @@ export class DmlStreamPath {
         FROM ${this.c.t('stream_incoming')} AS e WHERE e.batch_id = @batch AND NOT e.is_reject),
       firsts AS (SELECT transaction_id, MIN(ord) AS first_ord FROM inc GROUP BY transaction_id),
       stored AS (SELECT * FROM ${this.c.t('transactions')}
-                 WHERE transaction_id IN (SELECT transaction_id FROM inc) AND NOT (source_kind = 'stream' AND source_id = @batch)),
+                 WHERE ${allDates('event_date')} AND transaction_id IN (SELECT transaction_id FROM inc) AND NOT (source_kind = 'stream' AND source_id = @batch)),
       late AS (SELECT * FROM ${this.c.t('late_arrivals')} WHERE transaction_id IN (SELECT transaction_id FROM inc) AND batch_id <> @batch),
       sealed AS (SELECT event_date FROM ${this.c.t('partition_ledger')} WHERE sealed),
       classified AS (

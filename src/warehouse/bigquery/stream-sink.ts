@@ -164,6 +164,8 @@ export class BigQueryStreamPath {
     private readonly bq: BigQuery,
     private readonly t: TableRef,
     private readonly options: StreamPathOptions,
+    /** How statements run (the adapter passes its connection: labels, timeout, ids); default: plain query jobs. */
+    runSql: RunSql = queryRunner(bq, options.location),
   ) {
     this.appender = new StorageWriteAppender({
       projectId: options.projectId,
@@ -171,13 +173,12 @@ export class BigQueryStreamPath {
       ...(options.grpcEndpoint ? { grpcEndpoint: options.grpcEndpoint } : {}),
     });
     this.sink = new BigQueryStreamSink(this.appender, () => new Date(), options.maxAppendMs ?? (options.settleMs ?? DEFAULT_SETTLE_MS) / 2);
-    const runner = queryRunner(bq, options.location);
     this.run = (sql) => {
       this.statementStats.statements += 1;
       for (const [table, n] of Object.entries(dmlTargets(sql))) {
         this.statementStats.dmlByTable[table] = (this.statementStats.dmlByTable[table] ?? 0) + n;
       }
-      return runner(sql);
+      return runSql(sql);
     };
     this.merge = new StreamMerge({
       run: this.run,

@@ -1,5 +1,6 @@
-// Staging a file on the BigQuery emulator the way production does: the validator's typed Parquet, sent by a
-// resumable upload in chunks that survives a lost answer, then a load job into the staging dataset.
+// Staging a file the way production does: the validator's typed Parquet, sent by a resumable upload in chunks that
+// survives a lost answer, then a load job into the staging dataset. On the emulator; through `npm run test:bigquery`
+// (BIGQUERY_REAL_RUN=1 and BIGQUERY_PROJECT) against real BigQuery instead.
 import { randomBytes } from 'node:crypto';
 import { statSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -13,9 +14,11 @@ import { validateFile } from '../../src/files/validate.js';
 import { BigQueryWarehouse } from '../../src/warehouse/bigquery/bigquery-warehouse.js';
 import { emulatorAvailable, startEmulator, type EmulatorServer } from '../support/servers.js';
 
-const projectId = process.env.BQ_EMULATOR_PROJECT ?? 'local-project';
+const real = process.env.BIGQUERY_REAL_RUN === '1' && (process.env.BIGQUERY_PROJECT ?? '') !== '';
+const projectId = real ? (process.env.BIGQUERY_PROJECT ?? '') : (process.env.BQ_EMULATOR_PROJECT ?? 'local-project');
+const location = real ? (process.env.BIGQUERY_LOCATION ?? 'US') : 'US';
 const preset = process.env.BQ_EMULATOR_ENDPOINT;
-const runnable = (preset !== undefined && preset !== '') || emulatorAvailable();
+const runnable = real || (preset !== undefined && preset !== '') || emulatorAvailable();
 let endpoint = preset ?? '';
 let started: EmulatorServer | undefined;
 const datasets: string[] = [];
@@ -29,7 +32,7 @@ if (!runnable) {
 } else {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'bq-staging-'));
-    if (endpoint === '') {
+    if (!real && endpoint === '') {
       started = await startEmulator();
       endpoint = started.endpoint;
     }
@@ -38,13 +41,13 @@ if (!runnable) {
   afterAll(async () => {
     const authClient = new OAuth2Client();
     authClient.setCredentials({ access_token: 'emulator' });
-    const bq = new BigQuery({ projectId, apiEndpoint: endpoint, authClient });
+    const bq = real ? new BigQuery({ projectId, location }) : new BigQuery({ projectId, apiEndpoint: endpoint, authClient });
     for (const id of datasets) await bq.dataset(id).delete({ force: true }).catch(() => undefined);
     await started?.stop();
     await rm(dir, { recursive: true, force: true });
   });
 
-  describe('bigquery staging (emulator)', () => {
+  describe(`bigquery staging (${real ? 'real service' : 'emulator'})`, () => {
     it('stages the validator\'s typed Parquet by a resumable upload in 256 KiB chunks that resumes after a lost answer: every row, microseconds kept, further digits dropped, 29-digit amounts exact', async () => {
       const wide = '12345678901234567890123456789.123456789';
       const file = await generateFile({
@@ -85,7 +88,7 @@ if (!runnable) {
       const datasetId = `staging_${process.pid}_${Date.now()}`;
       datasets.push(datasetId, `${datasetId}_staging`);
       const w = await BigQueryWarehouse.open({
-        projectId, datasetId, location: 'US', apiEndpoint: endpoint, upload: { chunkBytes: 256 * 1024, fetch: flaky },
+        projectId, datasetId, location, ...(real ? {} : { apiEndpoint: endpoint }), upload: { chunkBytes: 256 * 1024, fetch: flaky },
       });
       try {
         expect(await w.stageFile({ stagingId: 'typed', csvPath: validation.normalizedPath })).toEqual({ rows: 3_000 });

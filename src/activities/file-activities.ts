@@ -134,8 +134,8 @@ export const createFileActivities = ({ warehouse, landing, workDir, clientId, va
             manifestText: await landing.readManifest(input.fileId, input.from),
             manifestName,
             workDir: dir,
-            // DuckDB stages the validator's Parquet as is; a BigQuery load job reads the CSV.
-            normalizedFormat: warehouse.engine === 'duckdb' ? 'parquet' : 'csv',
+            // DuckDB stages the validator's Parquet as is; a BigQuery load job reads it typed.
+            normalizedFormat: warehouse.engine === 'duckdb' ? 'parquet' : 'typed-parquet',
             ...(input.today ? { today: input.today } : {}),
             // The worker's client (CLIENT_ID); the landing area's (the input's) has been checked against it above.
             ...(clientId !== undefined ? { clientId } : {}),

@@ -24,6 +24,7 @@ export const ensureOperations = async (config: Config, client: Client, running: 
           clientId: config.CLIENT_ID,
           maxRows: config.STREAM_BATCH_MAX_ROWS,
           maxWaitMs: config.STREAM_BATCH_MAX_WAIT_MS,
+          streamActivityKind: config.WAREHOUSE === 'bigquery' ? 'regular' : 'local',
         })
       : await startStreamWorkflow(client, {
           taskQueue: startQueue(config, 'stream'),

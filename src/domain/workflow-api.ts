@@ -197,6 +197,8 @@ export interface KafkaSupervisorInput {
   /** Passed to every stream (tests, benchmarks): end at this offset; continue-as-new after so many batches. */
   streamStopAt?: number;
   streamMaxBatchesPerRun?: number;
+  /** The engine's stream activity kind, passed to every stream (BigQuery: regular activities; DuckDB: local). */
+  streamActivityKind?: 'local' | 'regular';
   /** Ends the supervisor once this many partitions have streams (tests); unset runs forever. */
   stopAfterPartitions?: number;
   /** Carried across continue-as-new. */

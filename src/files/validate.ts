@@ -72,10 +72,11 @@ export interface ValidateFileInput {
    */
   clientId?: string;
   /**
-   * Format of the normalised file: CSV (default; what a BigQuery load job reads) or Parquet (what DuckDB reads
-   * fastest: the validation pass writes it anyway, so a valid file costs no further write).
+   * Format of the normalised file: CSV (default), Parquet (what DuckDB reads fastest: the validation pass writes it
+   * anyway, so a valid file costs no further write), or typed Parquet (what a BigQuery load job reads: every column
+   * in its warehouse type, so the load converts nothing).
    */
-  normalizedFormat?: 'csv' | 'parquet';
+  normalizedFormat?: NormalizedFormat;
   /** DuckDB memory cap; it spills to `workDir` beyond it. */
   memoryLimit?: string;
   threads?: number;
@@ -93,9 +94,11 @@ export type ValidationResult =
       /**
        * The rows to stage; the caller deletes it. CSV: FILE_COLUMNS order, header line, LF, canonical amounts,
        * empty cell = null. Parquet: the FILE_COLUMNS as text except `amount` (DECIMAL(38, 9)), plus `ok` (all true).
+       * Typed Parquet: the FILE_COLUMNS only, `event_ts` a UTC timestamp in microseconds (digits beyond the sixth
+       * dropped, as both warehouses store it), `event_date` a DATE, `amount` DECIMAL(38, 9), the rest text.
        */
       normalizedPath: string;
-      normalizedFormat: 'csv' | 'parquet';
+      normalizedFormat: NormalizedFormat;
       /** Same as `normalizedPath` (kept for callers written when only CSV existed). */
       normalizedCsvPath: string;
       sha256: string;
@@ -119,6 +122,8 @@ const HEADER_LIMIT = 64 * 1024;
  */
 const CSV_BUFFER_BYTES = 16 * 1024 * 1024;
 const PARQUET_ROW_GROUP_ROWS = 16_384;
+
+export type NormalizedFormat = 'csv' | 'parquet' | 'typed-parquet';
 export const DEFAULT_VALIDATE_MEMORY_LIMIT = '96MB';
 const MAX_LOCATED_DUPLICATE_IDS = 1000;
 
@@ -696,6 +701,19 @@ export const validateFile = async (input: ValidateFileInput): Promise<Validation
     if (input.normalizedFormat === 'parquet') {
       normalizedPath = `${stem}.parquet`;
       await rename(checkedPath, normalizedPath);
+    } else if (input.normalizedFormat === 'typed-parquet') {
+      normalizedPath = `${stem}.parquet`;
+      // DuckDB's TIMESTAMPTZ keeps microseconds and drops further digits; Parquet stores it as TIMESTAMP(MICROS, UTC).
+      const typed = FILE_COLUMNS.map((c) =>
+        c === 'event_ts' ? 'CAST(event_ts AS TIMESTAMPTZ) AS event_ts' : c === 'event_date' ? 'CAST(event_date AS DATE) AS event_date' : c,
+      );
+      await runWithProgress(
+        connection,
+        `COPY (SELECT ${typed.join(', ')} FROM ${checked})
+         TO ${sqlString(normalizedPath)} (FORMAT parquet, COMPRESSION snappy, ROW_GROUP_SIZE ${PARQUET_ROW_GROUP_ROWS})`,
+        'writing',
+        input.onProgress,
+      );
     } else {
       normalizedPath = `${stem}.csv`;
       await connection.run(CANONICAL_AMOUNT_MACRO);

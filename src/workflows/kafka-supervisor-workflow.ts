@@ -64,6 +64,7 @@ export async function kafkaSupervisorWorkflow(input: KafkaSupervisorInput): Prom
               maxWaitMs: input.maxWaitMs,
               ...(input.streamStopAt !== undefined ? { stopAt: input.streamStopAt } : {}),
               ...(input.streamMaxBatchesPerRun !== undefined ? { maxBatchesPerRun: input.streamMaxBatchesPerRun } : {}),
+              ...(input.streamActivityKind !== undefined ? { activityKind: input.streamActivityKind } : {}),
             },
           ],
           staticSummary: `Stream of Kafka topic ${input.topic} partition ${partition} for client ${input.clientId}, from offset ${startCursor}`,

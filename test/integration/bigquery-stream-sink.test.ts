@@ -9,7 +9,7 @@ import { StorageWriteAppender } from '../../src/warehouse/bigquery/storage-write
 import { BigQueryStreamSink, migrateStreamSink, queryRunner } from '../../src/warehouse/bigquery/stream-sink.js';
 import { StreamMerge, type RunSql } from '../../src/warehouse/bigquery/stream-merge.js';
 import { BigQueryConflictError } from '../../testkit/faulty-warehouse.js';
-import { batchOf, tx } from '../support/warehouse-contract.js';
+import { batchOf, describeWarehouseContract, tx } from '../support/warehouse-contract.js';
 import { emulatorAvailable, startEmulator, type EmulatorServer } from '../support/servers.js';
 
 const projectId = process.env.BQ_EMULATOR_PROJECT ?? 'local-project';
@@ -175,5 +175,36 @@ if (!runnable) {
         await w.close();
       }
     });
+  });
+}
+
+if (runnable) {
+  // The same contract as the DML path and DuckDB, with stream writes through the Storage Write sink; each batch is
+  // classified as it is written (classifyOnWrite), so a batch's counts are known when the call returns.
+  let sinkEmulator: EmulatorServer | undefined;
+  const sinkDatasets: string[] = [];
+  beforeAll(async () => {
+    if (endpoint === '' || grpcPort === '') {
+      sinkEmulator = await startEmulator();
+      endpoint = sinkEmulator.endpoint;
+      grpcPort = String(sinkEmulator.grpcPort);
+    }
+  }, 180_000);
+  afterAll(async () => {
+    const bq = new BigQuery({ projectId, apiEndpoint: endpoint, authClient });
+    for (const id of sinkDatasets) await bq.dataset(id).delete({ force: true }).catch(() => undefined);
+    await sinkEmulator?.stop();
+  });
+  describeWarehouseContract({
+    name: 'bigquery storage-write sink (emulator)',
+    open: (options) => {
+      const datasetId = `sinkcontract_${process.pid}_${Date.now()}_${sinkDatasets.length}`;
+      sinkDatasets.push(datasetId, `${datasetId}_staging`);
+      return BigQueryWarehouse.open({
+        projectId, datasetId, location: 'US', apiEndpoint: endpoint, ...options,
+        streamSink: { grpcEndpoint: `127.0.0.1:${grpcPort}`, mergeEveryMs: 0, classifyOnWrite: true },
+      });
+    },
+    replaceHoldPoint: 'decided, its transaction script not yet sent',
   });
 }

@@ -1,6 +1,7 @@
-/** BigQuery table metadata from the shared table model; tables are created through the tables API, views by DDL. */
+/** BigQuery tables from the shared table model (core/model.ts): created through the tables API, views by DDL. */
 import type { TableMetadata } from '@google-cloud/bigquery';
-import type { TableSpec } from '../core/model.js';
+import { TABLES, viewStatements, type TableSpec } from '../core/model.js';
+import { isAlreadyExists, type BigQueryConnection } from './connection.js';
 
 export {
   DATA_TABLES,
@@ -15,5 +16,53 @@ export const tableMetadata = (spec: TableSpec): TableMetadata => ({
   schema: { fields: spec.fields.map((c) => ({ name: c.name, type: c.type, mode: c.mode })) },
   description: spec.description,
   ...(spec.partitionBy ? { timePartitioning: { type: 'DAY', field: spec.partitionBy } } : {}),
+  ...(spec.requirePartitionFilter ? { requirePartitionFilter: true } : {}),
   ...(spec.clusterBy ? { clustering: { fields: spec.clusterBy } } : {}),
 });
+
+/** Creates the dataset, tables and views when missing, and the write fence's one row; safe at every start. */
+export const migrateTables = async (c: BigQueryConnection): Promise<void> => {
+  const [exists] = await c.dataset.exists();
+  if (!exists) {
+    try {
+      await c.bq.createDataset(c.options.datasetId, { location: c.options.location });
+    } catch (error) {
+      if (!isAlreadyExists(error)) throw error;
+    }
+  }
+  for (const spec of TABLES) {
+    const [tableExists] = await c.dataset.table(spec.name).exists();
+    if (tableExists) {
+      await addMissingColumns(c, spec);
+      await requirePartitionFilter(c, spec);
+      continue;
+    }
+    try {
+      await c.dataset.createTable(spec.name, tableMetadata(spec));
+    } catch (error) {
+      if (!isAlreadyExists(error)) throw error;
+    }
+  }
+  for (const statement of viewStatements((n) => c.t(n))) await c.query(statement);
+  await c.query(
+    `INSERT INTO ${c.t('write_fence')} (id, touched_at) SELECT 1, CURRENT_TIMESTAMP() FROM UNNEST([1])
+     WHERE NOT EXISTS (SELECT 1 FROM ${c.t('write_fence')})`,
+  );
+};
+
+/** A table created by an earlier release gains the nullable columns added since (never drops or retypes one). */
+const addMissingColumns = async (c: BigQueryConnection, spec: TableSpec): Promise<void> => {
+  const [metadata] = await c.dataset.table(spec.name).getMetadata();
+  const present = new Set(((metadata as TableMetadata).schema?.fields ?? []).map((field) => field.name));
+  for (const field of spec.fields.filter((x) => !present.has(x.name) && x.mode === 'NULLABLE')) {
+    await c.query(`ALTER TABLE ${c.t(spec.name)} ADD COLUMN IF NOT EXISTS ${field.name} ${field.type}`);
+  }
+};
+
+/** A table created before the model required a partition filter gains the requirement. */
+const requirePartitionFilter = async (c: BigQueryConnection, spec: TableSpec): Promise<void> => {
+  if (!spec.requirePartitionFilter) return;
+  const [metadata] = await c.dataset.table(spec.name).getMetadata();
+  if ((metadata as TableMetadata).requirePartitionFilter === true) return;
+  await c.dataset.table(spec.name).setMetadata({ requirePartitionFilter: true });
+};

@@ -43,6 +43,12 @@ export const STAGING_ID = /^[a-z0-9_]{1,100}$/;
 /** Marker of this adapter's own optimistic-concurrency guards: the state it read has moved, read again. */
 export const GUARD_MARKER = 'warehouse-guard';
 
+/**
+ * A partition filter that keeps every date: for the few reads that need the whole table (an operator's listing of
+ * all dates, a test's checksums). `transactions` requires a partition filter, so such a read says so in its text.
+ */
+export const allDates = (column: string): string => `${column} >= DATE '0001-01-01'`;
+
 export const ISO_TS = (column: string): string => `FORMAT_TIMESTAMP('%Y-%m-%dT%H:%M:%E6SZ', ${column}, 'UTC')`;
 
 export { sameContent } from '../core/sql.js';
@@ -71,11 +77,18 @@ export const VERSION_STRUCT: Record<string, string> = {
   from_status: 'STRING',
 };
 
+/**
+ * An exact sum of NUMERIC amounts that cannot overflow: a day of 29-digit amounts exceeds NUMERIC, so the sum is taken
+ * as BIGNUMERIC with 38 integer and 9 fraction digits. The precision is spelled out because the emulator's
+ * BIGNUMERIC keeps 5 fraction digits unless given a scale (docs/emulators.md); with it, both give the exact sum.
+ */
+export const wideSum = (expr: string): string => `SUM(CAST(${expr} AS BIGNUMERIC(47, 9)))`;
+
 /** Per-date totals of a row set as JSON text of CurrencyTotal[] (`rows` is reserved in BigQuery, hence the quotes). */
 export const totalsJson = (alias: string, source: string): string => `${alias} AS (
   SELECT event_date, SUM(n) AS n,
          TO_JSON_STRING(ARRAY_AGG(STRUCT(currency AS currency, n AS \`rows\`, CAST(total AS STRING) AS total) ORDER BY currency)) AS totals
-  FROM (SELECT event_date, currency, COUNT(*) AS n, SUM(amount) AS total FROM (${source}) GROUP BY event_date, currency)
+  FROM (SELECT event_date, currency, COUNT(*) AS n, ${wideSum('amount')} AS total FROM (${source}) GROUP BY event_date, currency)
   GROUP BY event_date)`;
 
 /**

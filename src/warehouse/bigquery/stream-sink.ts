@@ -109,6 +109,12 @@ export class BigQueryStreamSink {
   }
 }
 
+/** A batch id as a script literal: batch ids are `source@offset` text; anything else is refused. */
+const batchIdLiteral = (id: string): string => {
+  if (!/^[A-Za-z0-9_.:@/-]{1,256}$/.test(id)) throw new Error(`batch id cannot be written into a statement: ${JSON.stringify(id)}`);
+  return id;
+};
+
 /** Runs one statement or script as a query job and returns its rows (errors raised, also the emulator's). */
 export const queryRunner =
   (bq: BigQuery, location: string, labels: Record<string, string> = {}): RunSql =>
@@ -141,6 +147,12 @@ export interface StreamPathOptions {
   settleMs?: number;
   /** Longest a batch's appends may take (default: half the settle time); see BigQueryStreamSink. */
   maxAppendMs?: number;
+  /**
+   * Classify each batch right after appending it and answer with its counts, as the DML path does (the contract
+   * suite and small set-ups); a batch already recorded is answered from its record. Production leaves it off and
+   * classifies on the cadence.
+   */
+  classifyOnWrite?: boolean;
   /** Called after each classification run (metrics, logs). */
   onMerge?: Parameters<typeof startMergeLoop>[2];
 }
@@ -164,6 +176,8 @@ export class BigQueryStreamPath {
     private readonly bq: BigQuery,
     private readonly t: TableRef,
     private readonly options: StreamPathOptions,
+    /** How statements run (the adapter passes its connection: labels, timeout, ids); default: plain query jobs. */
+    runSql: RunSql = queryRunner(bq, options.location),
   ) {
     this.appender = new StorageWriteAppender({
       projectId: options.projectId,
@@ -171,19 +185,19 @@ export class BigQueryStreamPath {
       ...(options.grpcEndpoint ? { grpcEndpoint: options.grpcEndpoint } : {}),
     });
     this.sink = new BigQueryStreamSink(this.appender, () => new Date(), options.maxAppendMs ?? (options.settleMs ?? DEFAULT_SETTLE_MS) / 2);
-    const runner = queryRunner(bq, options.location);
     this.run = (sql) => {
       this.statementStats.statements += 1;
       for (const [table, n] of Object.entries(dmlTargets(sql))) {
         this.statementStats.dmlByTable[table] = (this.statementStats.dmlByTable[table] ?? 0) + n;
       }
-      return runner(sql);
+      return runSql(sql);
     };
     this.merge = new StreamMerge({
       run: this.run,
       t,
       runIdPrefix: `merge-${process.pid}`,
-      ...(options.settleMs !== undefined ? { settleMs: options.settleMs } : {}),
+      // Classifying on write: everything appended so far is settled (this process appended it and saw it answered).
+      ...(options.classifyOnWrite ? { settleMs: 0 } : options.settleMs !== undefined ? { settleMs: options.settleMs } : {}),
     });
   }
 
@@ -194,8 +208,26 @@ export class BigQueryStreamPath {
     if (every > 0 && !this.loop) this.loop = startMergeLoop(this.merge, every, this.options.onMerge);
   }
 
-  write(batch: StreamBatch): Promise<StreamBatchResult> {
-    return this.sink.write(batch);
+  async write(batch: StreamBatch): Promise<StreamBatchResult> {
+    if (!this.options.classifyOnWrite) return this.sink.write(batch);
+    const [stored] = await this.run(
+      `SELECT inserted, to_cursor FROM ${this.t('stream_batches')} WHERE batch_id = '${batchIdLiteral(batch.batchId)}' LIMIT 1`,
+    );
+    if (stored) {
+      return { inserted: Number(stored.inserted), duplicates: 0, conflicts: 0, late: 0, rejected: batch.rejects.length, alreadyApplied: true, toCursor: Number(stored.to_cursor) };
+    }
+    const appended = await this.sink.write(batch);
+    for (let attempt = 1; ; attempt++) {
+      const result = await this.merge.tick();
+      if (result.outcome === 'merged') {
+        const { inserted, duplicates, conflicts, late } = result.counts;
+        return { ...appended, inserted, duplicates, conflicts, late };
+      }
+      if (result.outcome === 'empty') return { ...appended, inserted: 0 };
+      // Another writer held the fence (a file's replacement): classify again shortly, as the next tick would.
+      if (attempt >= 20) throw new Error(`batch ${batch.batchId}: classification kept yielding: ${result.reason}`);
+      await new Promise((resolve) => setTimeout(resolve, 250 * attempt));
+    }
   }
 
   async close(): Promise<void> {

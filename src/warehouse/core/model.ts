@@ -85,6 +85,8 @@ export interface TableSpec {
   clusterBy?: string[];
   /** DuckDB: the primary key (BigQuery has none). */
   primaryKey?: string;
+  /** Every query must filter on the partitioning column (BigQuery's require_partition_filter; DuckDB has none). */
+  requirePartitionFilter?: boolean;
   /** Only this engine has the table (BigQuery's write fence and batch staging). */
   only?: 'bigquery';
   description: string;
@@ -95,6 +97,7 @@ export const TABLES: TableSpec[] = [
     name: 'transactions',
     fields: TRANSACTION_FIELDS,
     partitionBy: 'event_date',
+    requirePartitionFilter: true,
     // A partition holds one status at a time (invariant 2), so inside a partition this sorts by transaction_id:
     // the stream's duplicate lookup prunes blocks, and finance's status filter prunes whole provisional dates.
     clusterBy: ['status', 'transaction_id'],

@@ -53,18 +53,24 @@ export const consumerView = (view: ConsumerView): string => {
  * file sealed them) keep their late arrivals. Run after the ledger is restored; `t` quotes a table, `inDates` filters a
  * date column by the reverted dates. Both dialects accept these.
  */
-export const readmitLateStatements = (t: (table: string) => string, inDates: (column: string) => string): string[] => {
+export const readmitLateStatements = (
+  t: (table: string) => string,
+  inDates: (column: string) => string,
+  /** A partition filter on the lookup of stored rows (alias `x`), for an engine that requires one on every read. */
+  storedFilter?: (column: string) => string,
+): string[] => {
   const reopened = `${inDates('la.event_date')} AND la.event_date NOT IN (SELECT event_date FROM ${t('partition_ledger')} WHERE sealed)`;
+  const stored = storedFilter ? ` AND ${storedFilter('x.event_date')}` : '';
   const eventColumns = 'transaction_id, account_id, event_ts, event_date, amount, currency, merchant_id, description';
   return [
     `INSERT INTO ${t('transactions')} (${eventColumns}, status, partition_version, source_kind, source_id, change_id, written_at)
      SELECT ${eventColumns.split(', ').map((c) => `la.${c}`).join(', ')}, 'provisional', 0, 'stream', la.batch_id, NULL, la.received_at
      FROM ${t('late_arrivals')} la
-     WHERE ${reopened} AND NOT EXISTS (SELECT 1 FROM ${t('transactions')} x WHERE x.transaction_id = la.transaction_id)`,
+     WHERE ${reopened} AND NOT EXISTS (SELECT 1 FROM ${t('transactions')} x WHERE x.transaction_id = la.transaction_id${stored})`,
     `INSERT INTO ${t('stream_conflicts')} (${eventColumns}, source_id, batch_id, stream_offset, received_at)
      SELECT ${eventColumns.split(', ').map((c) => `la.${c}`).join(', ')}, la.source_id, la.batch_id, la.stream_offset, la.received_at
      FROM ${t('late_arrivals')} la JOIN ${t('transactions')} x ON x.transaction_id = la.transaction_id
-     WHERE ${reopened} AND NOT (${sameContent('la', 'x')})`,
+     WHERE ${reopened}${stored} AND NOT (${sameContent('la', 'x')})`,
     `DELETE FROM ${t('late_arrivals')} la WHERE ${reopened}`,
   ];
 };

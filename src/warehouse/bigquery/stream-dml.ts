@@ -44,7 +44,7 @@ export class DmlStreamPath {
         {
           sql: `INSERT INTO ${this.c.t('transactions')} (${TRANSACTION_COLUMN_NAMES})
                 ${classified}
-                SELECT ${eventColumns}, 'provisional', 0, 'stream', @batch, NULL, CURRENT_TIMESTAMP() FROM classified c
+                SELECT ${eventColumns}, 'provisional', 0, 'stream', @batch, CAST(NULL AS STRING), CURRENT_TIMESTAMP() FROM classified c
                 WHERE c.outcome = 'insert'`,
           params,
         },

@@ -174,9 +174,9 @@ export class DuckDbConnections {
   }
 
   private async withinFileBudget<T>(budgets: { usual: string; file: string }, work: () => Promise<T>): Promise<T> {
-    await run(this.writer, `SET memory_limit = ${sqlLiteral(budgets.file)}`);
-    await run(this.writer, 'SET preserve_insertion_order = false');
     try {
+      await run(this.writer, `SET memory_limit = ${sqlLiteral(budgets.file)}`);
+      await run(this.writer, 'SET preserve_insertion_order = false');
       return await work();
     } finally {
       // Not through `run`: the budget comes back even after a cancellation.

@@ -17,6 +17,12 @@ export interface StorageWriteOptions {
   grpcEndpoint?: string;
   /** Bytes of encoded rows per AppendRows request (default 8 MB, under the API's 10 MB request limit). */
   maxRequestBytes?: number;
+  /**
+   * How long an append (opening the stream included) may wait for its answers (default 60 s). A connection can go
+   * quiet without an error; after this the connection is dropped and the append fails, so the caller retries on a new
+   * one (the default stream's duplicates are removed downstream) instead of waiting for ever.
+   */
+  answerTimeoutMs?: number;
 }
 
 /** Every append the sink makes: counted so the benchmark and the cost model can report requests, not guesses. */
@@ -135,8 +141,26 @@ export class StorageWriteAppender implements RowAppender {
   }
 
   async append(table: string, rows: AppendRow[]): Promise<AppendStats> {
+    if (rows.length === 0) return { requests: 0, rows: 0, bytes: 0 };
+    const timeoutMs = this.options.answerTimeoutMs ?? 60_000;
+    let timer: NodeJS.Timeout | undefined;
+    const silence = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const open = this.writers.get(table);
+        this.writers.delete(table);
+        void open?.then((o) => o.connection.close(), () => undefined);
+        reject(new Error(`append to ${table}: no answer from the Storage Write API within ${timeoutMs} ms; the connection was dropped`));
+      }, timeoutMs);
+    });
+    try {
+      return await Promise.race([this.appendOnce(table, rows), silence]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async appendOnce(table: string, rows: AppendRow[]): Promise<AppendStats> {
     const stats: AppendStats = { requests: 0, rows: 0, bytes: 0 };
-    if (rows.length === 0) return stats;
     const { writer } = await this.writerFor(table);
     const pending = splitByBytes(rows, this.maxRequestBytes).map((group) => {
       stats.requests += 1;

@@ -191,7 +191,7 @@ export const classifyScript = (t: TableRef, w: MergeWindow): string => {
                 WHERE sealed AND event_date IN ${dates}) <> '${assumedSealed}', ERROR('${GUARD_MARKER}: sealed dates moved'), 0)`,
     classified,
     `INSERT INTO ${t('transactions')} (${EVENT_COLUMNS}, status, partition_version, source_kind, source_id, change_id, written_at)
-     SELECT ${EVENT_COLUMNS}, 'provisional', 0, 'stream', batch_id, CAST(NULL AS STRING), CURRENT_TIMESTAMP() FROM classified WHERE outcome = 'insert'`,
+     SELECT ${EVENT_COLUMNS}, 'provisional', 0, 'stream', batch_id, NULL, CURRENT_TIMESTAMP() FROM classified WHERE outcome = 'insert'`,
     sideTable('late_arrivals', 'late'),
     sideTable('stream_conflicts', 'conflict'),
     `INSERT INTO ${t('stream_merges')} (merge_id, window_from, window_to, event_dates, events, inserted, duplicates, conflicts, late, merged_at)

@@ -7,14 +7,13 @@
  * This class only composes the roles: connection.ts (jobs, scripts, retries), schema.ts, stream-dml.ts and
  * stream-sink.ts (stream writes), file-registry.ts, staging.ts, partition-changes.ts, reports.ts, reads.ts.
  */
-import type { InputIssue, Transaction } from '../../domain/contract.js';
+import type { Transaction } from '../../domain/contract.js';
 import type {
   ConsumerView,
   ConsumerViewRow,
   ConsumerViews,
   DailyTotal,
   DateChange,
-  FileOutcome,
   FileRecord,
   FileRegistryEntry,
   PartitionChange,
@@ -98,7 +97,7 @@ export class BigQueryWarehouse implements Warehouse, ConsumerViews {
     return this.files.getFile(fileId, sha256);
   }
 
-  setFileOutcome(input: { fileId: string; sha256: string; outcome: FileOutcome; reason: string | null; errors?: InputIssue[]; changeId?: string | null }): Promise<void> {
+  setFileOutcome(input: Parameters<Warehouse['setFileOutcome']>[0]): Promise<void> {
     return this.files.setFileOutcome(input);
   }
 

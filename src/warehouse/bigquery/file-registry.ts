@@ -1,6 +1,5 @@
 /** The file registry: every file received, its outcome and validation errors (parameterised single statements). */
-import type { InputIssue } from '../../domain/contract.js';
-import { WarehouseError, type FileOutcome, type FileRecord, type FileRegistryEntry } from '../port.js';
+import { WarehouseError, type FileRecord, type FileRegistryEntry, type Warehouse } from '../port.js';
 import { toFileEntry } from '../core/mappers.js';
 import { ISO_TS, p } from './sql.js';
 import type { BigQueryConnection } from './connection.js';
@@ -49,14 +48,7 @@ export class FileRegistry {
     return r ? toFileEntry(r) : null;
   }
 
-  async setFileOutcome(input: {
-    fileId: string;
-    sha256: string;
-    outcome: FileOutcome;
-    reason: string | null;
-    errors?: InputIssue[];
-    changeId?: string | null;
-  }): Promise<void> {
+  async setFileOutcome(input: Parameters<Warehouse['setFileOutcome']>[0]): Promise<void> {
     // One parameterised statement: a rejection's reason and errors are free text no script may carry.
     await this.c.retrying(`file outcome ${input.fileId}`, () =>
       this.c.query(

@@ -3,7 +3,7 @@
  * `stream_incoming`, then classified and written by one transaction script behind the write fence.
  */
 import { WarehouseError, type StreamBatch, type StreamBatchResult } from '../port.js';
-import { num } from '../core/mappers.js';
+import { toBatchResult } from '../core/mappers.js';
 import { TRANSACTION_COLUMN_NAMES } from './schema.js';
 import { outcomeCase } from './stream-sql.js';
 import { EVENT_STRUCT, GUARD_MARKER, REJECT_STRUCT, allDates, dateValue, p, timestampValue, type Params, type Statement } from './sql.js';
@@ -156,14 +156,6 @@ export class DmlStreamPath {
 
   private async storedBatch(batchId: string): Promise<Omit<StreamBatchResult, 'alreadyApplied'> | null> {
     const [r] = await this.c.query(`SELECT * FROM ${this.c.t('stream_batches')} WHERE batch_id = @id LIMIT 1`, { id: p.str(batchId) });
-    if (!r) return null;
-    return {
-      inserted: num(r.inserted),
-      duplicates: num(r.duplicates),
-      conflicts: num(r.conflicts),
-      late: num(r.late),
-      rejected: num(r.rejected),
-      toCursor: num(r.to_cursor),
-    };
+    return r ? toBatchResult(r) : null;
   }
 }

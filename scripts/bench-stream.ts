@@ -28,7 +28,7 @@ import { ensureTopic, FeedProducer } from '../src/sources/kafka/feed-producer.js
 import { KafkaCluster } from '../src/sources/kafka/kafka-client.js';
 import { KafkaSources } from '../src/sources/kafka/kafka-source.js';
 import { SimulatedFeed, type SimulatedFeedConfig } from '../src/sources/simulated-feed.js';
-import type { TransactionSource } from '../src/sources/source.js';
+import type { ReadRequest, ReadResult, TransactionSource } from '../src/sources/source.js';
 import { DuckDbWarehouse } from '../src/warehouse/duckdb/duckdb-warehouse.js';
 import { workflowBundle } from '../src/workers/bundle.js';
 import { createPipelineWorker } from '../src/workers/pipeline-worker.js';
@@ -110,40 +110,86 @@ const tempDb = (): { path: string; dir: string } => {
 };
 
 /**
- * The source a run reads: the simulated feed itself, or (`--source kafka`) a fresh one-partition topic the feed is
- * produced into: at its rate for a sustained run (production starts now), all of it before the run for a backlog.
+ * A source held back until `begin()`: reads before it wait briefly and return nothing. The stream is started first
+ * (its workflow sandbox built, its first read waiting), then the feed begins, so freshness is measured on a running
+ * stream, as in production, and the worker's start-up is not counted as lag.
  */
-const openSource = async (config: SimulatedFeedConfig): Promise<TransactionSource> => {
-  const feed = new SimulatedFeed(config);
-  if (!kafka) return feed;
+class GatedSource implements TransactionSource {
+  private inner: TransactionSource | null = null;
+  private markRead!: () => void;
+  /** Settles when the stream has asked for records for the first time. */
+  readonly firstRead = new Promise<void>((resolve) => (this.markRead = resolve));
+  constructor(
+    readonly id: string,
+    private readonly label: string,
+    private readonly closeAll: () => Promise<void>,
+  ) {}
+  open(source: TransactionSource): void {
+    this.inner = source;
+  }
+  describe(): string {
+    return this.label;
+  }
+  async read(request: ReadRequest): Promise<ReadResult> {
+    this.markRead();
+    if (this.inner !== null) return this.inner.read(request);
+    await new Promise((r) => setTimeout(r, Math.min(request.maxWaitMs, 50)));
+    return { records: [], nextCursor: request.fromCursor, headCursor: request.fromCursor };
+  }
+  acknowledge(cursor: number): void {
+    this.inner?.acknowledge?.(cursor);
+  }
+  close(): Promise<void> {
+    return this.closeAll();
+  }
+}
+
+/**
+ * The source a run reads, gated until `begin()`: the simulated feed itself, its clock starting at `begin()`; or
+ * (`--source kafka`) a fresh one-partition topic the feed is produced into: from `begin()` at its rate for a
+ * sustained run, all of it before the run for a backlog.
+ */
+const openSource = async (makeConfig: () => SimulatedFeedConfig): Promise<{ source: GatedSource; begin: () => void }> => {
+  const config = makeConfig();
+  if (!kafka) {
+    const probe = new SimulatedFeed(config);
+    const source = new GatedSource(probe.id, probe.describe(), async () => {});
+    return { source, begin: () => source.open(new SimulatedFeed({ ...makeConfig(), startMs: Date.now() })) };
+  }
   const cluster = new KafkaCluster({ brokers: [kafka.broker], groupId: 'bench' });
   const topic = `bench-${randomUUID().slice(0, 8)}`;
   await ensureTopic(cluster, topic, 1);
+  let feed = new SimulatedFeed(config);
   const producer = new FeedProducer({ cluster, topic, feedOf: () => feed, maxBatch: 2_000 });
   const sources = new KafkaSources(cluster);
-  const source = sources.get(`kafka:${topic}:0`)!;
-  producer.start([0]);
+  const partition = sources.get(`kafka:${topic}:0`)!;
+  const source = new GatedSource(partition.id, partition.describe(), async () => {
+    await producer.stop();
+    await sources.close();
+  });
   const total = config.totalEvents ?? 0;
   if (config.rate === 'unbounded') {
-    while ((await source.read({ fromCursor: 0, maxRows: 1, maxWaitMs: 0 })).headCursor < total) await new Promise((r) => setTimeout(r, 200));
+    producer.start([0]);
+    while ((await partition.read({ fromCursor: 0, maxRows: 1, maxWaitMs: 0 })).headCursor < total) await new Promise((r) => setTimeout(r, 200));
+    return { source, begin: () => source.open(partition) };
   }
   return {
-    id: source.id,
-    describe: () => source.describe(),
-    read: (request) => source.read(request),
-    close: async () => {
-      await producer.stop();
-      await sources.close();
+    source,
+    begin: () => {
+      feed = new SimulatedFeed({ ...makeConfig(), startMs: Date.now() });
+      producer.start([0]);
+      source.open(partition);
     },
   };
 };
 
 /** The micro-batch loop without Temporal: read → parse → writeStreamBatch, one batch after another. */
-const bareLoop = async (config: SimulatedFeedConfig, total: number): Promise<RunFigures> => {
+const bareLoop = async (makeConfig: () => SimulatedFeedConfig, total: number): Promise<RunFigures> => {
   const db = tempDb();
   const warehouse = await openBenchWarehouse(db.path);
-  const feed = await openSource(config);
+  const { source: feed, begin } = await openSource(makeConfig);
   const recorder = new LatencyRecorder();
+  begin();
   const startedAt = Date.now();
   try {
     for (let cursor = 0; cursor < total; ) {
@@ -166,10 +212,8 @@ const bareLoop = async (config: SimulatedFeedConfig, total: number): Promise<Run
 const throughTemporal = async (address: string, makeConfig: () => SimulatedFeedConfig, total: number): Promise<RunFigures & { batches: number }> => {
   const db = tempDb();
   const warehouse = await openBenchWarehouse(db.path);
-  // The feed's clock starts once the worker is built, so start-up is not counted as lag.
   await workflowBundle();
-  const config = makeConfig();
-  const feed = await openSource(config);
+  const { source: feed, begin } = await openSource(makeConfig);
   const recorder = new LatencyRecorder();
   const nativeConnection = await NativeConnection.connect({ address });
   const connection = await Connection.connect({ address });
@@ -180,11 +224,14 @@ const throughTemporal = async (address: string, makeConfig: () => SimulatedFeedC
     deps: { warehouse, landing: new LocalDirLanding(join(db.dir, 'landing')), sources: new Map([[feed.id, feed]]), timeZone: TIME_ZONE, workDir: db.dir, metrics: recorder },
   });
   const running = worker.run();
-  const startedAt = Date.now();
   try {
     const started = await startStreamWorkflow(client, {
-      taskQueue, sourceId: feed.id, clientId: config.clientId ?? 'bench', maxRows: MAX_ROWS, maxWaitMs: MAX_WAIT_MS, stopAt: total,
+      taskQueue, sourceId: feed.id, clientId: makeConfig().clientId ?? 'bench', maxRows: MAX_ROWS, maxWaitMs: MAX_WAIT_MS, stopAt: total,
     });
+    // The stream is running and waiting for records: now the feed begins.
+    await feed.firstRead;
+    begin();
+    const startedAt = Date.now();
     const result = await started.handle.result();
     return { ...recorder.figures(total, startedAt), batches: result.batches };
   } finally {
@@ -216,15 +263,15 @@ const main = async (): Promise<void> => {
   try {
     const total = RATE * SECONDS;
     console.log(`\n1. sustained: ${RATE.toLocaleString('en-US')} events/s for ${SECONDS} s (${total.toLocaleString('en-US')} events)`);
-    const sustainedTemporal = await throughTemporal(server.address, () => feedConfig('benchs', RATE, total, Date.now() + 1_000), total);
+    const sustainedTemporal = await throughTemporal(server.address, () => feedConfig('benchs', RATE, total, Date.now()), total);
     console.log(row('through Temporal', sustainedTemporal), ` (${sustainedTemporal.batches} batches)`);
-    const sustainedBare = await bareLoop(feedConfig('benchb', RATE, total, Date.now() + 1_000), total);
+    const sustainedBare = await bareLoop(() => feedConfig('benchb', RATE, total, Date.now()), total);
     console.log(row('bare loop', sustainedBare));
 
     console.log(`\n2. capacity: a backlog of ${BACKLOG.toLocaleString('en-US')} events drained as fast as possible`);
     const capacityTemporal = await throughTemporal(server.address, () => feedConfig('benchc', 'unbounded', BACKLOG, Date.now()), BACKLOG);
     console.log(row('through Temporal', capacityTemporal), ` (${capacityTemporal.batches} batches)`);
-    const capacityBare = await bareLoop(feedConfig('benchd', 'unbounded', BACKLOG, Date.now()), BACKLOG);
+    const capacityBare = await bareLoop(() => feedConfig('benchd', 'unbounded', BACKLOG, Date.now()), BACKLOG);
     console.log(row('bare loop', capacityBare));
 
     const cost = 1 - capacityTemporal.perSecond / capacityBare.perSecond;

@@ -4,6 +4,8 @@
  * (src/ops/read-api.ts).
  */
 import { randomUUID } from 'node:crypto';
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { loadConfig, localUrl, queueList, type Config } from '../config.js';
 import { businessDateOfInstant, isCalendarDate, previousDate } from '../domain/dates.js';
@@ -68,7 +70,7 @@ const withReader = async <T>(work: (reader: Awaited<ReturnType<typeof openReader
   }
 };
 
-const program = new Command()
+export const program = new Command()
   .name('cli')
   .description('Operate the transaction pipeline: one warehouse table fed by a stream and corrected by daily files.')
   .showHelpAfterError();
@@ -480,9 +482,13 @@ const bump = (amount: string | null): string | null => {
 
 registerOperatorCommands(program, config);
 
-try {
-  await program.parseAsync(process.argv);
-} catch (error) {
-  console.error(error instanceof Error ? error.message : String(error));
-  process.exitCode = 1;
+// Run as the command line; imported (the tests read every command's help in one process), it only builds them.
+const isMain = process.argv[1] !== undefined && realpathSync(process.argv[1]) === realpathSync(fileURLToPath(import.meta.url));
+if (isMain) {
+  try {
+    await program.parseAsync(process.argv);
+  } catch (error) {
+    console.error(error instanceof Error ? error.message : String(error));
+    process.exitCode = 1;
+  }
 }

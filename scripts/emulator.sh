@@ -12,6 +12,8 @@
 #   BQ_EMULATOR_LOG_LEVEL      emulator log level (warning)
 #   BQ_EMULATOR_START_TIMEOUT  seconds to wait for readiness (60)
 #   BQ_EMULATOR_WATCH_PID      stop the emulator when this process exits (test runners)
+#   BQ_EMULATOR_GCS_ROOT       directory that gs://bucket/object load URIs are read from (<root>/<bucket>/<object>):
+#                              fake-gcs-server's filesystem root (scripts/gcs.sh: $GCS_DATA_DIR/objects)
 #
 # `env` prints shell exports for clients: eval "$(bash scripts/emulator.sh env)".
 # Connect with apiEndpoint=$BQ_EMULATOR_ENDPOINT (see docs/emulators.md); do not set
@@ -88,7 +90,9 @@ cmd_start() {
   fi
 
   # DuckDB inside the emulator finds its extensions under HOME (see DUCKDB_HOME).
-  daemon_launch env HOME="$DUCKDB_HOME" "$EMULATOR_BIN" "${args[@]}"
+  local gcs_root=()
+  if [[ -n "${BQ_EMULATOR_GCS_ROOT:-}" ]]; then gcs_root=(BQEMU_GCS_LOCAL_ROOT="$BQ_EMULATOR_GCS_ROOT"); fi
+  daemon_launch env HOME="$DUCKDB_HOME" ${gcs_root[@]+"${gcs_root[@]}"} "$EMULATOR_BIN" "${args[@]}"
   pid="$DAEMON_PID"
   daemon_wait_ready "$START_TIMEOUT" "the BigQuery emulator (bqemulator) at $READY_URL" ready
 

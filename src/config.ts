@@ -107,6 +107,11 @@ export const configSchema = z
     LANDING_PREFIX: z.string().regex(/^([^/].*\/)?$/, 'must be empty or a folder ending in /').default(''),
     /** A GCS-compatible server (scripts/gcs.sh); unset: Google Cloud Storage with default credentials. */
     GCS_ENDPOINT: z.string().url().optional(),
+    /**
+     * With LANDING_BUCKET and WAREHOUSE=bigquery: validated files are put in `<LANDING_PREFIX>staging/` and the load job
+     * reads them there; false: sent from the worker by resumable upload (a bucket BigQuery cannot load from).
+     */
+    BIGQUERY_LOAD_FROM_BUCKET: bool.default(true),
     WORK_DIR: z.string().default('.data/work'),
 
     /** Where the stream reads: a Kafka topic (one stream per partition) or the in-process simulated feed. */

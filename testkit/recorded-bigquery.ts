@@ -1,7 +1,7 @@
 /**
  * A recording stand-in for the BigQuery client, for unit tests of what the adapter sends: every job request is kept
  * (query, labels, timeout, id), rows come from `answer`, and a test can make a job id exist already (409), keep a
- * job running until it is cancelled, or report a previous job as running for a few polls.
+ * job running until it is cancelled, report a previous job as running for a few polls, or look around as a job is created.
  */
 import type { BigQuery } from '@google-cloud/bigquery';
 
@@ -19,7 +19,7 @@ export interface RecordedJob {
 
 export class RecordedBigQuery {
   readonly jobs: RecordedJob[] = [];
-  /** Every call in order: `create <id>`, `attach <id>`, `poll <id> <state>`, `cancel <id>`. */
+  /** Every call in order: `create <id>`, `attach <id>`, `poll <id> <state>`, `cancel <id>`, `create table`/`delete table <dataset>.<table>`. */
   readonly calls: string[] = [];
   /** Rows a query answers. */
   answer: (sql: string) => Array<Record<string, unknown>> = () => [];
@@ -30,6 +30,8 @@ export class RecordedBigQuery {
   readonly runningPolls = new Map<string, number>();
   /** When true, a query's results wait until the job is cancelled (then fail as BigQuery reports a cancelled job). */
   hold = false;
+  /** Runs as a job is created, before it is recorded (a test looks at the world the job would see then). */
+  beforeCreate: ((request: RecordedJob['request']) => Promise<void>) | undefined;
 
   asClient(): BigQuery {
     // The adapter uses only the calls below; a cast keeps the fake small.
@@ -41,6 +43,7 @@ export class RecordedBigQuery {
       this.calls.push(`create ${request.jobId} 409`);
       throw Object.assign(new Error(`Already Exists: Job ${request.jobId}`), { code: 409 });
     }
+    await this.beforeCreate?.(request);
     const recorded: RecordedJob = { request, cancelled: false };
     this.jobs.push(recorded);
     this.calls.push(`create ${request.jobId ?? '(random)'}`);
@@ -64,7 +67,13 @@ export class RecordedBigQuery {
         this.calls.push(`create table ${id}.${name}`);
         return [{}];
       },
-      table: (name: string) => ({ id: name, delete: async () => [{}] }),
+      table: (name: string) => ({
+        id: name,
+        delete: async () => {
+          this.calls.push(`delete table ${id}.${name}`);
+          return [{}];
+        },
+      }),
     };
   }
 }

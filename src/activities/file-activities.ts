@@ -7,6 +7,7 @@ import { join, resolve, sep } from 'node:path';
 import { Context, log } from '@temporalio/activity';
 import { formatIssue, type FileKind, type InputIssue } from '../domain/contract.js';
 import type { Landing, StoredIn } from '../files/landing.js';
+import type { StagingArea } from '../files/staging-area.js';
 import { validateFile } from '../files/validate.js';
 import type { FileOutcome, ReplaceInput, Warehouse } from '../warehouse/port.js';
 import { warehouseCall } from './warehouse-call.js';
@@ -27,6 +28,11 @@ export interface FileActivityDeps {
   warehouse: Warehouse;
   landing: Landing;
   workDir: string;
+  /**
+   * Where the validated file is put for the warehouse to read itself (a bucket landing with BigQuery: the load job
+   * names the object). Unset: the warehouse stages the local file.
+   */
+  stagingArea?: StagingArea;
   /** The client this worker serves; a file workflow started for another client is rejected at validation. */
   clientId?: string;
   /** DuckDB memory_limit of the validator (default DEFAULT_VALIDATE_MEMORY_LIMIT); it spills under workDir beyond. */
@@ -61,7 +67,7 @@ interface FileRef {
   sha256: string;
 }
 
-export const createFileActivities = ({ warehouse, landing, workDir, clientId, validateMemoryLimit, faults, alerts }: FileActivityDeps) => {
+export const createFileActivities = ({ warehouse, landing, workDir, stagingArea, clientId, validateMemoryLimit, faults, alerts }: FileActivityDeps) => {
   const step = async <T>(name: string, work: () => Promise<T>): Promise<T> => {
     const ctx = Context.current();
     // Cancelled before it started (the file workflow was cancelled while the task waited for a slot): do not start.
@@ -181,14 +187,21 @@ export const createFileActivities = ({ warehouse, landing, workDir, clientId, va
       });
     },
 
+    /** With a staging area: the file goes there first (once, if the step is retried), then the warehouse loads it from there. */
     async stageFile(input: { stagingId: string; csvPath: string }): Promise<{ rows: number }> {
-      return step('stage', () => warehouse.stageFile(input));
+      return step('stage', async () => {
+        if (stagingArea === undefined) return warehouse.stageFile(input);
+        const staged = await stagingArea.put({ stagingId: input.stagingId, path: input.csvPath });
+        log.info('file staged in the bucket', { stagingId: input.stagingId, uri: staged.uri, generation: staged.generation, bytes: staged.bytes, uploaded: staged.uploaded });
+        return warehouse.stageFile({ stagingId: input.stagingId, csvPath: staged.uri });
+      });
     },
 
-    /** Drops the staging area, then the validator's normalised file it read (a 10M-row file leaves ~270 MB). */
+    /** Drops the staging area (table and staged object), then the validator's normalised file it read (a 10M-row file leaves ~270 MB). */
     async dropStaging(input: { stagingId: string; normalizedPath?: string }): Promise<void> {
       await step('dropStaging', async () => {
         await warehouse.dropStaging(input.stagingId);
+        await stagingArea?.remove(input.stagingId);
         // Only ever a file the validator wrote under the work directory.
         const path = input.normalizedPath === undefined ? undefined : resolve(input.normalizedPath);
         if (path !== undefined && path.startsWith(resolve(workDir) + sep)) await rm(path, { force: true });

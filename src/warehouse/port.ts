@@ -210,7 +210,10 @@ export interface Warehouse {
     changeId?: string | null;
   }): Promise<void>;
 
-  /** Loads a validated, normalised CSV (FILE_COLUMNS order, header line) into a staging table. */
+  /**
+   * Loads the validator's normalised file (FILE_COLUMNS order) into a staging table: a local path, or for BigQuery a
+   * `gs://bucket/object` the load job reads itself (the file activities pass one when a staging area is injected).
+   */
   stageFile(input: { stagingId: string; csvPath: string }): Promise<{ rows: number }>;
   dropStaging(stagingId: string): Promise<void>;
 

@@ -14,7 +14,9 @@ import { pipelineDataConverter } from '../codec/data-converter.js';
 import { loadConfig, type Config } from '../config.js';
 import { businessDateOfInstant } from '../domain/dates.js';
 import { GcsLanding } from '../files/gcs-landing.js';
-import { LocalDirLanding } from '../files/landing.js';
+import { GcsStagingArea, STAGED_OBJECT_MAX_AGE_MS } from '../files/gcs-staging.js';
+import { LocalDirLanding, type Landing } from '../files/landing.js';
+import type { StagingArea } from '../files/staging-area.js';
 import { PipelineMetrics } from '../ops/metrics.js';
 import { countLateFiles } from '../ops/late-files.js';
 import { registerReadApi } from '../ops/read-api.js';
@@ -94,6 +96,37 @@ export interface RunningWorker {
   shutdown: () => Promise<void>;
 }
 
+/** The landing area: the bucket when LANDING_BUCKET is set, else the directory. */
+export const landingOf = (config: Config): Landing =>
+  config.LANDING_BUCKET
+    ? new GcsLanding({
+        bucket: config.LANDING_BUCKET,
+        prefix: config.LANDING_PREFIX,
+        ...(config.GCS_ENDPOINT ? { apiEndpoint: config.GCS_ENDPOINT, projectId: 'local' } : {}),
+        tmpDir: config.WORK_DIR,
+      })
+    : new LocalDirLanding(config.LANDING_DIR);
+
+/**
+ * Where validated files are staged for the warehouse to read: `<LANDING_PREFIX>staging/` in the landing bucket when the
+ * warehouse is BigQuery (its load job reads the object; free, and a retried load sends nothing again). A directory
+ * landing or DuckDB: none, the warehouse stages the local file.
+ */
+export const stagingAreaOf = (config: Config, landing: Landing): StagingArea | undefined =>
+  config.WAREHOUSE === 'bigquery' && config.BIGQUERY_LOAD_FROM_BUCKET && landing instanceof GcsLanding
+    ? new GcsStagingArea(landing.bucket, `${config.LANDING_PREFIX}staging/`)
+    : undefined;
+
+/** Deletes what crashed runs left in the staging area (older than a staging table lives); a failure only warns. */
+const sweepStagingArea = async (area: StagingArea): Promise<void> => {
+  try {
+    const { deleted } = await area.sweep({ olderThanMs: STAGED_OBJECT_MAX_AGE_MS });
+    if (deleted.length > 0) console.warn(`deleted ${deleted.length} staged object(s) left by earlier runs in ${area.location}`);
+  } catch (error) {
+    console.warn(`could not sweep the staging area ${area.location} (its lifecycle rule still applies): ${(error as Error).message}`);
+  }
+};
+
 export const startWorker = async (config: Config, extra: Partial<PipelineDeps> = {}): Promise<RunningWorker> => {
   try {
     Runtime.install({
@@ -111,16 +144,13 @@ export const startWorker = async (config: Config, extra: Partial<PipelineDeps> =
   const metricsServer = await metrics.serve(config.METRICS_PORT, config.METRICS_ADDRESS);
   const warehouse = await openWarehouse(config);
   const source = await simulatedSource(config);
+  const landing = landingOf(config);
+  const stagingArea = stagingAreaOf(config, landing);
+  if (stagingArea) await sweepStagingArea(stagingArea);
   const deps: PipelineDeps = {
     warehouse,
-    landing: config.LANDING_BUCKET
-      ? new GcsLanding({
-          bucket: config.LANDING_BUCKET,
-          prefix: config.LANDING_PREFIX,
-          ...(config.GCS_ENDPOINT ? { apiEndpoint: config.GCS_ENDPOINT, projectId: 'local' } : {}),
-          tmpDir: config.WORK_DIR,
-        })
-      : new LocalDirLanding(config.LANDING_DIR),
+    landing,
+    ...(stagingArea ? { stagingArea } : {}),
     sources: new Map([[source.id, source]]),
     ...(config.SOURCE === 'kafka' ? kafkaDeps(config) : {}),
     timeZone: config.CLIENT_TIME_ZONE,

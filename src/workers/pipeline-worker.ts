@@ -13,6 +13,7 @@ import { createRestoreActivities } from '../activities/restore-activities.js';
 import { createStreamActivities, type StreamMetrics } from '../activities/stream-activities.js';
 import type { QueueName } from '../domain/workflow-api.js';
 import type { Landing } from '../files/landing.js';
+import type { StagingArea } from '../files/staging-area.js';
 import type { SourceLookup, TransactionSource } from '../sources/source.js';
 import type { Warehouse } from '../warehouse/port.js';
 import { workflowBundle } from './bundle.js';
@@ -20,6 +21,8 @@ import { workflowBundle } from './bundle.js';
 export interface PipelineDeps {
   warehouse: Warehouse;
   landing: Landing;
+  /** Where validated files are put for the warehouse to load them itself (bucket landing + BigQuery); unset: local files. */
+  stagingArea?: StagingArea;
   sources: Map<string, TransactionSource>;
   /** Partitions opened on demand (Kafka), consulted for ids not in `sources`. */
   sourceRegistry?: SourceLookup & { close(): Promise<void> };
@@ -53,6 +56,7 @@ export const createActivities = (deps: PipelineDeps, queue: QueueName = 'shared'
           warehouse: deps.warehouse,
           landing: deps.landing,
           workDir: deps.workDir,
+          ...(deps.stagingArea ? { stagingArea: deps.stagingArea } : {}),
           ...(deps.clientId !== undefined ? { clientId: deps.clientId } : {}),
           ...(deps.validateMemoryLimit ? { validateMemoryLimit: deps.validateMemoryLimit } : {}),
           ...(deps.fileAlerts ? { alerts: deps.fileAlerts } : {}),

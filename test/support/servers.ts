@@ -179,7 +179,7 @@ async function waitForTcp(port: number, timeoutMs: number): Promise<void> {
  * Starts the local BigQuery emulator (scripts/emulator.sh) on a free port.
  * Call `stop()` when done; it also runs automatically when the process exits.
  */
-export async function startEmulator(options: { port?: number } = {}): Promise<EmulatorServer> {
+export async function startEmulator(options: { port?: number; gcsRoot?: string } = {}): Promise<EmulatorServer> {
   if (!emulatorAvailable()) {
     throw new Error('scripts/emulator.sh does not exist: the BigQuery emulator cannot be started');
   }
@@ -191,6 +191,8 @@ export async function startEmulator(options: { port?: number } = {}): Promise<Em
     BQ_EMULATOR_PORT: String(port),
     BQ_EMULATOR_GRPC_PORT: String(grpcPort),
     BQ_EMULATOR_DATA_DIR: dataDir,
+    // Load jobs read gs://bucket/object from <gcsRoot>/bucket/object (startGcs's objectsDir).
+    ...(options.gcsRoot ? { BQ_EMULATOR_GCS_ROOT: options.gcsRoot } : {}),
   };
 
   const key = `emulator:${port}`;
@@ -306,7 +308,7 @@ const gcsScript = join(repoRoot, 'scripts/gcs.sh');
 export const gcsAvailable = (): boolean => existsSync(join(repoRoot, '.tools/bin/fake-gcs-server'));
 
 /** Starts the local GCS-compatible server (scripts/gcs.sh) on a free port; stopped at exit too. */
-export async function startGcs(): Promise<{ endpoint: string; stop: () => Promise<void> }> {
+export async function startGcs(): Promise<{ endpoint: string; objectsDir: string; stop: () => Promise<void> }> {
   const port = await freePort();
   const dataDir = mkdtempSync(join(tmpdir(), 'gcs-test-'));
   const env: NodeJS.ProcessEnv = { ...process.env, GCS_PORT: String(port), GCS_DATA_DIR: dataDir, GCS_WATCH_PID: String(process.pid) };
@@ -329,6 +331,8 @@ export async function startGcs(): Promise<{ endpoint: string; stop: () => Promis
   }
   return {
     endpoint: `http://127.0.0.1:${port}`,
+    // The filesystem backend keeps an object's bytes at <objectsDir>/<bucket>/<object> (scripts/gcs.sh).
+    objectsDir: join(dataDir, 'objects'),
     stop: async () => {
       if (stopped) return;
       pendingStops.delete(key);

@@ -2,7 +2,8 @@
  * Staging a validated file for its partition replacement: one load job into `staging_<id>` in the staging dataset,
  * whose tables expire on their own (a crashed run's leftovers go away). The source is the validator's typed Parquet
  * (or a CSV, by suffix) on local disk, sent by a resumable upload that resumes where a failed chunk stopped, or an
- * object already in a bucket (`gs://bucket/object`), which BigQuery reads itself. Not DML and not streaming: a load
+ * object already in a bucket (`gs://bucket/object`, put there by the file activities' staging area with a bucket
+ * landing: src/files/gcs-staging.ts), which BigQuery reads itself. Not DML and not streaming: a load
  * job counts toward the 1,500 table operations per day of the staging table only.
  */
 import { open, stat } from 'node:fs/promises';

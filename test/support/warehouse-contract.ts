@@ -137,6 +137,21 @@ export const describeWarehouseContract = (target: ContractTarget): void => {
       expect(await w.countSideTables()).toMatchObject({ conflicts: 1, batches: 2, lateArrivals: 0 });
     });
 
+    it('keeps the first version of an id re-sent with another event date: one row, the later event a conflict, either way round', async () => {
+      await w.writeStreamBatch(batchOf('b-0', [tx('x1', '2026-11-20', '1'), tx('x2', '2026-11-21', '2')]));
+      // x1 again a day later, x2 again a day earlier, each in a batch of its own date only.
+      const later = await w.writeStreamBatch(batchOf('b-1', [tx('x1', '2026-11-21', '1')], 2));
+      const earlier = await w.writeStreamBatch(batchOf('b-2', [tx('x2', '2026-11-20', '2')], 3));
+      expect(later).toMatchObject({ inserted: 0, duplicates: 0, conflicts: 1, late: 0 });
+      expect(earlier).toMatchObject({ inserted: 0, duplicates: 0, conflicts: 1, late: 0 });
+      expect((await w.readRows('2026-11-20')).map((r) => [r.transactionId, r.amount])).toEqual([['x1', '1']]);
+      expect((await w.readRows('2026-11-21')).map((r) => [r.transactionId, r.amount])).toEqual([['x2', '2']]);
+      expect(await w.countSideTables()).toMatchObject({ conflicts: 2, lateArrivals: 0 });
+      // A conflict is kept aside, never accepted: sending it once more is a conflict again, not a row.
+      expect(await w.writeStreamBatch(batchOf('b-3', [tx('x1', '2026-11-21', '1')], 4))).toMatchObject({ inserted: 0, conflicts: 1 });
+      expect((await w.readRows('2026-11-21')).map((r) => r.transactionId)).toEqual(['x2']);
+    });
+
     it('judges a repeat within one batch against the stored version, not against an earlier conflict', async () => {
       await w.writeStreamBatch(batchOf('b-0', [tx('c1', '2026-11-20', '1')]));
       const result = await w.writeStreamBatch(batchOf('b-1', [tx('c1', '2026-11-20', '2'), tx('c1', '2026-11-20', '2'), tx('c1', '2026-11-20', '1')], 1));

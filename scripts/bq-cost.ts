@@ -273,7 +273,7 @@ const main = (): void => {
   const days = Math.round(num('days'));
   console.log(`BigQuery stream sink cost model (${sample.length} simulated events measured)`);
   console.log(`  row bytes (logical): transactions ${Object.values(bytes.transactions ?? {}).reduce((s, b) => s + b, 0).toFixed(0)}, stream_events ${eventWriteBytes.toFixed(0)} (ingested)`);
-  console.log(`  classification every ${base.mergeEvery} s, ${base.batchEvents} events per append batch, ids looked up ${crossDateDays} days either side`);
+  console.log(`  classification every ${base.mergeEvery} s, ${base.batchEvents} events per append batch, ids looked up ${crossDateDays} day${crossDateDays === 1 ? '' : 's'} either side of their date`);
 
   // Every statement reads only the dates (and arrival hours) it touches; what grows with the table's age is only the
   // ledger (a row a day) and the run log (capped by its expiration).

@@ -5,7 +5,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeEach, describe, expect, it as vitestIt } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it as vitestIt } from 'vitest';
 import { FILE_COLUMNS, type Transaction } from '../../src/domain/contract.js';
 import { WarehouseError, type ConsumerViewRow, type ConsumerViews, type StreamBatch, type Warehouse, type WarehouseHooks } from '../../src/warehouse/port.js';
 
@@ -100,8 +100,10 @@ export const describeWarehouseContract = (target: ContractTarget): void => {
       w = await target.open();
       opened.push(w);
     });
-    afterAll(async () => {
-      for (const o of opened) await o.close();
+    // Each scenario's warehouses are closed when it ends, as a worker closes its own at shutdown: an open one holds
+    // connections (the BigQuery Storage Write sink keeps one per table), and the emulator serves only a few at once.
+    afterEach(async () => {
+      for (const o of opened.splice(0)) await o.close();
     });
 
     it('writes a micro-batch as provisional rows exactly once, even when the batch is retried', async () => {

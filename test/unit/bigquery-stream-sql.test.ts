@@ -56,7 +56,7 @@ describe('bigquery stream sink statements', () => {
     }
   });
 
-  it('the classification reads transactions whole only in the window event dates, ids only within two days of them, late_arrivals in both, stream_events only in the window', () => {
+  it('the classification reads transactions whole only in the window event dates, ids only within a day of them, late_arrivals in both, stream_events only in the window', () => {
     const reads = partitionedReads(classifyScript(t, window));
     expect(reads.map((r) => `${r.table} ${r.alias}`).sort()).toEqual([
       'late_arrivals k', 'stream_events e', 'stream_events e', 'transactions s', 'transactions x',
@@ -65,13 +65,13 @@ describe('bigquery stream sink statements', () => {
     expect(read('s', 'transactions')).toContain(`s.event_date IN UNNEST([DATE '2026-11-20', DATE '2026-11-21'])`);
     // The neighbouring dates: ids only (the lookup names no other column of transactions).
     expect(read('x', 'transactions')).toContain(
-      `x.event_date IN UNNEST([DATE '2026-11-18', DATE '2026-11-19', DATE '2026-11-22', DATE '2026-11-23'])`,
+      `x.event_date IN UNNEST([DATE '2026-11-19', DATE '2026-11-22'])`,
     );
     const lookup = classifyScript(t, window).split(';\n').find((s) => s.includes('CREATE TEMP TABLE elsewhere')) ?? '';
     expect(lookup).toMatch(/SELECT DISTINCT x\.transaction_id FROM `proj\.ds\.transactions` x\s+WHERE x\.event_date IN/);
     expect(lookup).not.toMatch(/x\.(account_id|amount|description|event_ts|currency|merchant_id)/);
     expect(read('k', 'late_arrivals')).toContain(
-      `k.event_date IN UNNEST([DATE '2026-11-18', DATE '2026-11-19', DATE '2026-11-20', DATE '2026-11-21', DATE '2026-11-22', DATE '2026-11-23'])`,
+      `k.event_date IN UNNEST([DATE '2026-11-19', DATE '2026-11-20', DATE '2026-11-21', DATE '2026-11-22'])`,
     );
     for (const events of reads.filter((r) => r.table === 'stream_events')) {
       expect(events.rest).toContain(`e.received_at >= TIMESTAMP '${window.from}' AND e.received_at < TIMESTAMP '${window.to}'`);
@@ -79,7 +79,8 @@ describe('bigquery stream sink statements', () => {
   });
 
   it('the cross-date lookup reads as many partitions on day 300 as on day 1: only the dates near the window', () => {
-    expect(crossDates(['2026-11-21'])).toEqual(['2026-11-19', '2026-11-20', '2026-11-21', '2026-11-22', '2026-11-23']);
+    expect(crossDates(['2026-11-21'])).toEqual(['2026-11-20', '2026-11-21', '2026-11-22']);
+    expect(crossDates(['2026-11-21'], 2)).toEqual(['2026-11-19', '2026-11-20', '2026-11-21', '2026-11-22', '2026-11-23']);
     expect(crossDates(['2026-03-01'], 1)).toEqual(['2026-02-28', '2026-03-01', '2026-03-02']);
     expect(crossDates(['2026-11-21', '2026-11-22'], 0)).toEqual(['2026-11-21', '2026-11-22']);
     expect(() => crossDates(['2026-11-21'], -1)).toThrow(/out of range/);
@@ -91,7 +92,7 @@ describe('bigquery stream sink statements', () => {
     const reads = partitionedReads(classifyScript(t, { ...window, sealedDates: ['2026-11-20'] }));
     expect(reads.find((r) => r.table === 'transactions' && r.alias === 's')?.rest).toContain(`s.event_date IN UNNEST([DATE '2026-11-21'])`);
     expect(reads.find((r) => r.table === 'transactions' && r.alias === 'x')?.rest).toContain(
-      `x.event_date IN UNNEST([DATE '2026-11-18', DATE '2026-11-19', DATE '2026-11-20', DATE '2026-11-22', DATE '2026-11-23'])`,
+      `x.event_date IN UNNEST([DATE '2026-11-19', DATE '2026-11-20', DATE '2026-11-22'])`,
     );
   });
 

@@ -115,10 +115,11 @@ export const outcomeCase = (a: { event: string; isRepeat: string; sealed: string
 
 /**
  * How far (in days of `event_date`, both ways) an id is looked for on other dates than its event's: the same id
- * re-sent with another business date within this distance is a conflict with the first version. Beyond it the lookup
- * would read more partitions for every run; docs/bigquery-cost.md prices each day.
+ * re-sent with a business date this close to its first version's (a day: the slip at midnight or across time zones)
+ * is a conflict with the first version. Each further day makes every run read one more day of ids; docs/bigquery-cost.md
+ * prices it.
  */
-export const CROSS_DATE_DAYS = 2;
+export const CROSS_DATE_DAYS = 1;
 
 const DAY_MS = 86_400_000;
 

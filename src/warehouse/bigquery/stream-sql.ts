@@ -140,7 +140,10 @@ export interface MergeWindow {
   /** Arrival window [from, to) of this run; `from` is the previous run's `to`. */
   from: string;
   to: string;
-  /** Event dates of the window's events (from `pendingDatesStatement`): the only partitions read or written. */
+  /**
+   * Event dates of the window's events (from `pendingDatesStatement`): the only partitions written; those read are
+   * these and the dates within the cross-date bound (`crossDates`).
+   */
   dates: string[];
   /**
    * Those of `dates` sealed by a file when the run was planned: their `transactions` partitions are not read (their

@@ -2,7 +2,7 @@
  * Cost and quota model of the BigQuery stream sink, from the code's own statements (docs/bigquery-cost.md).
  *
  *   npm run bq:cost -- [--rows-per-day 10000000] [--days 30] [--rate 20000] [--merge-every 60] [--batch-events 5000]
- *                      [--worker-rate 20000] [--sample 20000]
+ *                      [--worker-rate 20000] [--sample 20000] [--cross-date-days 2]
  *
  * Row sizes are measured on events of the simulated client feed, turned into the sink's rows; the statements are
  * the builders the sink runs (stream-sql.ts), split into the statements BigQuery bills one by one. Each statement is
@@ -18,6 +18,7 @@ import { TABLES } from '../src/warehouse/bigquery/schema.js';
 import { encodedRowBytes, DEFAULT_APPEND_REQUEST_BYTES, APPEND_REQUEST_LIMIT_BYTES } from '../src/warehouse/bigquery/storage-write.js';
 import { BigQueryStreamSink } from '../src/warehouse/bigquery/stream-sink.js';
 import {
+  CROSS_DATE_DAYS,
   STREAM_MERGES_EXPIRATION_DAYS,
   STREAM_TABLES,
   classifyScript,
@@ -36,6 +37,7 @@ const { values: args } = parseArgs({
     'batch-events': { type: 'string', default: '5000' },
     'worker-rate': { type: 'string', default: '20000' },
     sample: { type: 'string', default: '20000' },
+    'cross-date-days': { type: 'string', default: String(CROSS_DATE_DAYS) },
   },
 });
 const num = (name: keyof typeof args): number => {
@@ -115,6 +117,8 @@ interface Scenario {
   mergeEvery: number;
   batchEvents: number;
   workerRate: number;
+  /** Days either side of an event's date in which its id is looked for (classifyScript's cross-date lookup). */
+  crossDateDays: number;
 }
 
 interface Statement {
@@ -124,12 +128,12 @@ interface Statement {
 }
 
 const t = (name: string): string => `\`p.d.${name}\``;
-const TABLE_REF = /`p\.d\.([a-z_]+)`|\bFROM classified\b/g;
+const TABLE_REF = /`p\.d\.([a-z_]+)`|\bFROM (classified)\b|\bJOIN (elsewhere)\b/g;
 
 /** Billed bytes of one statement: the columns it names of each table it reads, at least 10 MB per table. */
 const billed = (s: Statement, bytes: Record<string, Record<string, number>>): number => {
   const tables = new Set<string>();
-  for (const m of s.sql.matchAll(TABLE_REF)) tables.add(m[1] ?? 'classified');
+  for (const m of s.sql.matchAll(TABLE_REF)) tables.add(m[1] ?? m[2] ?? m[3] ?? '');
   // Written, not read: the target of INSERT INTO is not billed as a read.
   const target = /^\s*INSERT INTO `p\.d\.([a-z_]+)`/.exec(s.sql)?.[1];
   const readsTarget = target !== undefined && (s.sql.match(new RegExp(`\\.${target}\``, 'g')) ?? []).length > 1;
@@ -147,7 +151,9 @@ const billed = (s: Statement, bytes: Record<string, Record<string, number>>): nu
 /**
  * One classification run in steady state, averaged over a day: the window holds `rate × mergeEvery` events of the
  * day's date; today's `transactions` partition is half full on average; `stream_events` is read in the hour the
- * window falls in (half full on average, plus the previous hour when the window straddles one).
+ * window falls in (half full on average, plus the previous hour when the window straddles one). The cross-date
+ * lookup (`CREATE TEMP TABLE elsewhere`) reads the ids of the `crossDateDays` full days before today (the days after
+ * it are empty); `late_arrivals` is read over those days and today.
  */
 const runStatements = (sc: Scenario, dayOfTable: number): Statement[] => {
   const rate = sc.rowsPerDay / DAY_S;
@@ -156,20 +162,22 @@ const runStatements = (sc: Scenario, dayOfTable: number): Statement[] => {
   const rows = {
     transactions: sc.rowsPerDay / 2,
     stream_events: eventsHourRows,
-    late_arrivals: sc.rowsPerDay * 0.005,
+    late_arrivals: sc.rowsPerDay * 0.005 * (1 + sc.crossDateDays),
     classified: windowRows,
+    elsewhere: windowRows,
     // One ledger row per sealed date; one run row per run, kept STREAM_MERGES_EXPIRATION_DAYS.
     partition_ledger: dayOfTable,
     stream_merges: (DAY_S / sc.mergeEvery) * Math.min(dayOfTable, STREAM_MERGES_EXPIRATION_DAYS),
     write_fence: 1,
   };
   const window = { mergeId: 'm', from: '2026-11-21T10:00:00.000000Z', to: '2026-11-21T10:01:00.000000Z', dates: ['2026-11-21'], sealedDates: [] };
-  const script = classifyScript(t, window)
+  const script = classifyScript(t, window, sc.crossDateDays)
     .split(/;\n/)
     .map((x) => x.trim())
     .filter((x) => x && !/^(BEGIN|COMMIT) TRANSACTION|^DROP TABLE/.test(x));
+  const lookup = { ...rows, transactions: sc.rowsPerDay * sc.crossDateDays };
   return [lastMergeStatement(t), pendingDatesStatement(t, window.from, window.to), sealedDatesStatement(t, window.dates), ...script].map(
-    (sql) => ({ sql, rows }),
+    (sql) => ({ sql, rows: sql.startsWith('CREATE TEMP TABLE elsewhere') ? lookup : rows }),
   );
 };
 
@@ -247,6 +255,7 @@ const main = (): void => {
     stream_events: columnBytes(sample, 'stream_events'),
     late_arrivals: columnBytes(sample, 'late_arrivals'),
     classified: { ...columnBytes(sample, 'stream_events'), outcome: 9, rk: 8 },
+    elsewhere: { transaction_id: columnBytes(sample, 'transactions').transaction_id ?? 0 },
     // merge_id, two timestamps, the dates, five counts, merged_at; ledger: date, status, version, ids, totals JSON.
     stream_merges: { merge_id: 40, window_from: 8, window_to: 8, event_dates: 14, events: 8, inserted: 8, duplicates: 8, conflicts: 8, late: 8, merged_at: 8 },
     partition_ledger: { event_date: 8, status: 12, version: 8, sequence: 8, file_id: 40, change_id: 40, row_count: 8, totals: 120, sealed: 1 },
@@ -256,11 +265,15 @@ const main = (): void => {
     sample.reduce((s, r) => s + encodedRowBytes(r as Parameters<typeof encodedRowBytes>[0]), 0) / sample.length,
     Object.values(bytes.stream_events ?? {}).reduce((s, b) => s + b, 0),
   );
-  const base: Scenario = { rowsPerDay: num('rows-per-day'), mergeEvery: num('merge-every'), batchEvents: num('batch-events'), workerRate: num('worker-rate') };
+  const crossDateDays = Number(args['cross-date-days']);
+  if (!Number.isInteger(crossDateDays) || crossDateDays < 0) throw new Error(`--cross-date-days must be a whole number >= 0, got ${String(args['cross-date-days'])}`);
+  const base: Scenario = {
+    rowsPerDay: num('rows-per-day'), mergeEvery: num('merge-every'), batchEvents: num('batch-events'), workerRate: num('worker-rate'), crossDateDays,
+  };
   const days = Math.round(num('days'));
   console.log(`BigQuery stream sink cost model (${sample.length} simulated events measured)`);
   console.log(`  row bytes (logical): transactions ${Object.values(bytes.transactions ?? {}).reduce((s, b) => s + b, 0).toFixed(0)}, stream_events ${eventWriteBytes.toFixed(0)} (ingested)`);
-  console.log(`  classification every ${base.mergeEvery} s, ${base.batchEvents} events per append batch`);
+  console.log(`  classification every ${base.mergeEvery} s, ${base.batchEvents} events per append batch, ids looked up ${crossDateDays} day${crossDateDays === 1 ? '' : 's'} either side of their date`);
 
   // Every statement reads only the dates (and arrival hours) it touches; what grows with the table's age is only the
   // ledger (a row a day) and the run log (capped by its expiration).

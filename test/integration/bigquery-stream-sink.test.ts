@@ -178,15 +178,7 @@ if (!runnable) {
   });
 }
 
-if (runnable && process.env.BIGQUERY_SINK_CONTRACT !== '1') {
-  describe('warehouse contract: bigquery storage-write sink (emulator)', () => {
-    // Not yet in CI: in its only run (emulator under heavy load) 6 scenarios passed and the 12 that replace partitions
-    // timed out at 120 s, so whether they pass is unknown. Run it with BIGQUERY_SINK_CONTRACT=1.
-    it.skip('runs with BIGQUERY_SINK_CONTRACT=1 (not yet verified green)', () => {});
-  });
-}
-
-if (runnable && process.env.BIGQUERY_SINK_CONTRACT === '1') {
+if (runnable) {
   // The same contract as the DML path and DuckDB, with stream writes through the Storage Write sink; each batch is
   // classified as it is written (classifyOnWrite), so a batch's counts are known when the call returns.
   let sinkEmulator: EmulatorServer | undefined;

@@ -5,7 +5,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeEach, describe, expect, it as vitestIt } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it as vitestIt } from 'vitest';
 import { FILE_COLUMNS, type Transaction } from '../../src/domain/contract.js';
 import { WarehouseError, type ConsumerViewRow, type ConsumerViews, type StreamBatch, type Warehouse, type WarehouseHooks } from '../../src/warehouse/port.js';
 
@@ -100,8 +100,10 @@ export const describeWarehouseContract = (target: ContractTarget): void => {
       w = await target.open();
       opened.push(w);
     });
-    afterAll(async () => {
-      for (const o of opened) await o.close();
+    // Each scenario's warehouses are closed when it ends, as a worker closes its own at shutdown: an open one holds
+    // connections (the BigQuery Storage Write sink keeps one per table), and the emulator serves only a few at once.
+    afterEach(async () => {
+      for (const o of opened.splice(0)) await o.close();
     });
 
     it('writes a micro-batch as provisional rows exactly once, even when the batch is retried', async () => {
@@ -135,6 +137,21 @@ export const describeWarehouseContract = (target: ContractTarget): void => {
         ['d3', '3'],
       ]);
       expect(await w.countSideTables()).toMatchObject({ conflicts: 1, batches: 2, lateArrivals: 0 });
+    });
+
+    it('keeps the first version of an id re-sent with another event date: one row, the later event a conflict, either way round', async () => {
+      await w.writeStreamBatch(batchOf('b-0', [tx('x1', '2026-11-20', '1'), tx('x2', '2026-11-21', '2')]));
+      // x1 again a day later, x2 again a day earlier, each in a batch of its own date only.
+      const later = await w.writeStreamBatch(batchOf('b-1', [tx('x1', '2026-11-21', '1')], 2));
+      const earlier = await w.writeStreamBatch(batchOf('b-2', [tx('x2', '2026-11-20', '2')], 3));
+      expect(later).toMatchObject({ inserted: 0, duplicates: 0, conflicts: 1, late: 0 });
+      expect(earlier).toMatchObject({ inserted: 0, duplicates: 0, conflicts: 1, late: 0 });
+      expect((await w.readRows('2026-11-20')).map((r) => [r.transactionId, r.amount])).toEqual([['x1', '1']]);
+      expect((await w.readRows('2026-11-21')).map((r) => [r.transactionId, r.amount])).toEqual([['x2', '2']]);
+      expect(await w.countSideTables()).toMatchObject({ conflicts: 2, lateArrivals: 0 });
+      // A conflict is kept aside, never accepted: sending it once more is a conflict again, not a row.
+      expect(await w.writeStreamBatch(batchOf('b-3', [tx('x1', '2026-11-21', '1')], 4))).toMatchObject({ inserted: 0, conflicts: 1 });
+      expect((await w.readRows('2026-11-21')).map((r) => r.transactionId)).toEqual(['x2']);
     });
 
     it('judges a repeat within one batch against the stored version, not against an earlier conflict', async () => {

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import {
   PARTITION_COLUMN,
   classifyScript,
+  crossDates,
   dmlTargets,
   emptyWindowStatement,
   freshnessViewStatement,
@@ -55,20 +56,44 @@ describe('bigquery stream sink statements', () => {
     }
   });
 
-  it('the classification reads transactions and late_arrivals only in the window event dates, and stream_events only in the window', () => {
+  it('the classification reads transactions whole only in the window event dates, ids only within a day of them, late_arrivals in both, stream_events only in the window', () => {
     const reads = partitionedReads(classifyScript(t, window));
-    expect(reads.map((r) => r.table).sort()).toEqual(['late_arrivals', 'stream_events', 'transactions']);
-    for (const r of reads.filter((x) => x.table !== 'stream_events')) {
-      expect(r.rest).toContain(`${r.alias}.event_date IN UNNEST([DATE '2026-11-20', DATE '2026-11-21'])`);
+    expect(reads.map((r) => `${r.table} ${r.alias}`).sort()).toEqual([
+      'late_arrivals k', 'stream_events e', 'stream_events e', 'transactions s', 'transactions x',
+    ]);
+    const read = (alias: string, table: string) => reads.find((r) => r.alias === alias && r.table === table)?.rest ?? '';
+    expect(read('s', 'transactions')).toContain(`s.event_date IN UNNEST([DATE '2026-11-20', DATE '2026-11-21'])`);
+    // The neighbouring dates: ids only (the lookup names no other column of transactions).
+    expect(read('x', 'transactions')).toContain(
+      `x.event_date IN UNNEST([DATE '2026-11-19', DATE '2026-11-22'])`,
+    );
+    const lookup = classifyScript(t, window).split(';\n').find((s) => s.includes('CREATE TEMP TABLE elsewhere')) ?? '';
+    expect(lookup).toMatch(/SELECT DISTINCT x\.transaction_id FROM `proj\.ds\.transactions` x\s+WHERE x\.event_date IN/);
+    expect(lookup).not.toMatch(/x\.(account_id|amount|description|event_ts|currency|merchant_id)/);
+    expect(read('k', 'late_arrivals')).toContain(
+      `k.event_date IN UNNEST([DATE '2026-11-19', DATE '2026-11-20', DATE '2026-11-21', DATE '2026-11-22'])`,
+    );
+    for (const events of reads.filter((r) => r.table === 'stream_events')) {
+      expect(events.rest).toContain(`e.received_at >= TIMESTAMP '${window.from}' AND e.received_at < TIMESTAMP '${window.to}'`);
     }
-    const events = reads.find((r) => r.table === 'stream_events');
-    expect(events?.rest).toContain(`e.received_at >= TIMESTAMP '${window.from}' AND e.received_at < TIMESTAMP '${window.to}'`);
   });
 
-  it('the classification does not read the transactions partition of a sealed date (its events are late arrivals)', () => {
+  it('the cross-date lookup reads as many partitions on day 300 as on day 1: only the dates near the window', () => {
+    expect(crossDates(['2026-11-21'])).toEqual(['2026-11-20', '2026-11-21', '2026-11-22']);
+    expect(crossDates(['2026-11-21'], 2)).toEqual(['2026-11-19', '2026-11-20', '2026-11-21', '2026-11-22', '2026-11-23']);
+    expect(crossDates(['2026-03-01'], 1)).toEqual(['2026-02-28', '2026-03-01', '2026-03-02']);
+    expect(crossDates(['2026-11-21', '2026-11-22'], 0)).toEqual(['2026-11-21', '2026-11-22']);
+    expect(() => crossDates(['2026-11-21'], -1)).toThrow(/out of range/);
+    const oneDay = classifyScript(t, { ...window, dates: ['2026-11-21'] }, 0);
+    expect(oneDay).toContain(`x.event_date IN UNNEST([DATE '1970-01-01'])`);
+  });
+
+  it('the classification does not read the transactions partition of a sealed date whole (its events are late arrivals), only its ids', () => {
     const reads = partitionedReads(classifyScript(t, { ...window, sealedDates: ['2026-11-20'] }));
-    expect(reads.find((r) => r.table === 'transactions')?.rest).toContain(`s.event_date IN UNNEST([DATE '2026-11-21'])`);
-    expect(reads.find((r) => r.table === 'late_arrivals')?.rest).toContain(`k.event_date IN UNNEST([DATE '2026-11-20', DATE '2026-11-21'])`);
+    expect(reads.find((r) => r.table === 'transactions' && r.alias === 's')?.rest).toContain(`s.event_date IN UNNEST([DATE '2026-11-21'])`);
+    expect(reads.find((r) => r.table === 'transactions' && r.alias === 'x')?.rest).toContain(
+      `x.event_date IN UNNEST([DATE '2026-11-19', DATE '2026-11-20', DATE '2026-11-22'])`,
+    );
   });
 
   it('one classification run is one DML statement per table, so the 25-per-10-s limit allows a run every 0.4 s per table', () => {

@@ -5,8 +5,8 @@
 import { WarehouseError, type StreamBatch, type StreamBatchResult } from '../port.js';
 import { toBatchResult } from '../core/mappers.js';
 import { TRANSACTION_COLUMN_NAMES } from './schema.js';
-import { outcomeCase } from './stream-sql.js';
-import { EVENT_STRUCT, GUARD_MARKER, REJECT_STRUCT, allDates, dateValue, p, timestampValue, type Params, type Statement } from './sql.js';
+import { crossDates, outcomeCase } from './stream-sql.js';
+import { EVENT_STRUCT, GUARD_MARKER, REJECT_STRUCT, dateValue, p, timestampValue, type Params, type Statement } from './sql.js';
 import type { BigQueryConnection } from './connection.js';
 
 export class DmlStreamPath {
@@ -24,6 +24,8 @@ export class DmlStreamPath {
         to: p.int(batch.toCursor),
         rejected: p.int(batch.rejects.length),
         unknown: p.int(batch.unknownFields),
+        // The dates an id of this batch is looked for in: its events' dates and those within CROSS_DATE_DAYS.
+        near: p.dates(batch.events.length > 0 ? crossDates([...new Set(batch.events.map((e) => e.eventDate))]) : ['1970-01-01']),
       };
       await this.stageStreamBatch(batch);
       const classified = this.classifiedEvents();
@@ -125,9 +127,10 @@ export class DmlStreamPath {
   }
 
   /**
-   * Sorts each event of `@events` into insert / duplicate / conflict / late, as the DuckDB adapter does. An id is
-   * unique across all dates, so the lookup of stored rows reads every date: this path's cost grows with the table
-   * (docs/bigquery-cost.md); the Storage Write sink is the path sized for production.
+   * Sorts each event of the staged batch into insert / duplicate / conflict / late, as the DuckDB adapter does. Stored
+   * rows and kept-aside late arrivals are looked up in the batch's event dates and the dates within CROSS_DATE_DAYS of
+   * them (`@near`), as the Storage Write sink's classification does: the cost stays the same as the table ages, and an
+   * id re-sent with a date that far from its first version's is a conflict.
    * Rows this same batch wrote are left out of the comparison, so every statement of the batch sees the same
    * classification whatever ran before it.
    */
@@ -138,8 +141,10 @@ export class DmlStreamPath {
         FROM ${this.c.t('stream_incoming')} AS e WHERE e.batch_id = @batch AND NOT e.is_reject),
       firsts AS (SELECT transaction_id, MIN(ord) AS first_ord FROM inc GROUP BY transaction_id),
       stored AS (SELECT * FROM ${this.c.t('transactions')}
-                 WHERE ${allDates('event_date')} AND transaction_id IN (SELECT transaction_id FROM inc) AND NOT (source_kind = 'stream' AND source_id = @batch)),
-      late AS (SELECT * FROM ${this.c.t('late_arrivals')} WHERE transaction_id IN (SELECT transaction_id FROM inc) AND batch_id <> @batch),
+                 WHERE event_date IN UNNEST(@near) AND transaction_id IN (SELECT transaction_id FROM inc)
+                   AND NOT (source_kind = 'stream' AND source_id = @batch)),
+      late AS (SELECT * FROM ${this.c.t('late_arrivals')}
+               WHERE event_date IN UNNEST(@near) AND transaction_id IN (SELECT transaction_id FROM inc) AND batch_id <> @batch),
       sealed AS (SELECT event_date FROM ${this.c.t('partition_ledger')} WHERE sealed),
       classified AS (
         SELECT i.*,

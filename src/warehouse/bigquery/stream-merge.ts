@@ -32,6 +32,8 @@ export interface StreamMergeOptions {
   now?: () => Date;
   /** Prefix of each run's id (a worker identity), for the `stream_merges` log. */
   runIdPrefix?: string;
+  /** Days of event dates around the window's in which an id is looked for (default CROSS_DATE_DAYS; see classifyScript). */
+  crossDateDays?: number;
 }
 
 export type MergeOutcome =
@@ -93,7 +95,7 @@ export class StreamMerge {
       }
       const sealedDates = (await run(sealedDatesStatement(t, dates))).map((r) => dateOf(r));
       const window: MergeWindow = { mergeId, from, to, dates, sealedDates };
-      await run(classifyScript(t, window));
+      await run(classifyScript(t, window, this.options.crossDateDays));
       const [row] = await run(
         `SELECT events, inserted, duplicates, conflicts, late FROM ${t('stream_merges')} WHERE merge_id = '${mergeId}'`,
       );

@@ -145,6 +145,8 @@ export interface StreamPathOptions {
   /** Classification cadence; 0 runs no loop in this process (another worker classifies). Default 60 s. */
   mergeEveryMs?: number;
   settleMs?: number;
+  /** Days of event dates around each event's in which its id is looked for (default CROSS_DATE_DAYS, stream-sql.ts). */
+  crossDateDays?: number;
   /** Longest a batch's appends may take (default: half the settle time); see BigQueryStreamSink. */
   maxAppendMs?: number;
   /**
@@ -196,6 +198,7 @@ export class BigQueryStreamPath {
       run: this.run,
       t,
       runIdPrefix: `merge-${process.pid}`,
+      ...(options.crossDateDays !== undefined ? { crossDateDays: options.crossDateDays } : {}),
       // Classifying on write: everything appended so far is settled (this process appended it and saw it answered).
       ...(options.classifyOnWrite ? { settleMs: 0 } : options.settleMs !== undefined ? { settleMs: options.settleMs } : {}),
     });

@@ -94,26 +94,56 @@ export type TableRef = (name: string) => string;
 /**
  * The outcome of one event (insert / duplicate / conflict / late), as the DuckDB adapter decides it. Aliases: `st` a
  * stored row with the event's id, `la` a kept-aside late arrival, `fi` the first occurrence in the same batch or
- * window; `sealed` a ledger row of the event's date when sealed. Shared by the DML path and the classification.
+ * window; `sealed` a ledger row of the event's date when sealed; `elsewhere` (optional) the event's id stored on a
+ * date `st` does not read: another date, so other content, so a conflict. Shared by the DML path and the
+ * classification.
  */
-export const outcomeCase = (a: { event: string; isRepeat: string; sealed: string }): string => `CASE
+export const outcomeCase = (a: { event: string; isRepeat: string; sealed: string; elsewhere?: string }): string => {
+  const onOtherDate = a.elsewhere ? `\n               WHEN ${a.elsewhere}.transaction_id IS NOT NULL THEN 'conflict'` : '';
+  return `CASE
         -- A repeat within the batch or window is judged against the accepted version: stored, kept aside, or the first.
         WHEN ${a.isRepeat} THEN
-          CASE WHEN st.transaction_id IS NOT NULL THEN IF(${sameContent(a.event, 'st')}, 'duplicate', 'conflict')
+          CASE WHEN st.transaction_id IS NOT NULL THEN IF(${sameContent(a.event, 'st')}, 'duplicate', 'conflict')${onOtherDate}
                WHEN la.transaction_id IS NOT NULL THEN IF(${sameContent(a.event, 'la')}, 'duplicate', 'conflict')
                ELSE IF(${sameContent(a.event, 'fi')}, 'duplicate', 'conflict') END
         WHEN ${a.sealed}.event_date IS NOT NULL THEN
           CASE WHEN la.transaction_id IS NULL THEN 'late' WHEN ${sameContent(a.event, 'la')} THEN 'duplicate' ELSE 'conflict' END
-        WHEN st.transaction_id IS NOT NULL THEN IF(${sameContent(a.event, 'st')}, 'duplicate', 'conflict')
+        WHEN st.transaction_id IS NOT NULL THEN IF(${sameContent(a.event, 'st')}, 'duplicate', 'conflict')${a.elsewhere ? `\n        WHEN ${a.elsewhere}.transaction_id IS NOT NULL THEN 'conflict'` : ''}
         ELSE 'insert'
       END`;
+};
+
+/**
+ * How far (in days of `event_date`, both ways) an id is looked for on other dates than its event's: the same id
+ * re-sent with a business date this close to its first version's (a day: the slip at midnight or across time zones)
+ * is a conflict with the first version. Each further day makes every run read one more day of ids; docs/bigquery-cost.md
+ * prices it.
+ */
+export const CROSS_DATE_DAYS = 1;
+
+const DAY_MS = 86_400_000;
+
+/** Every date within `days` of one of `dates` (both ways), sorted: the partitions an id lookup reads. */
+export const crossDates = (dates: string[], days: number = CROSS_DATE_DAYS): string[] => {
+  if (!Number.isInteger(days) || days < 0 || days > 31) throw new Error(`cross-date days out of range: ${days}`);
+  const out = new Set<string>();
+  for (const d of dates) {
+    if (!DATE_RE.test(d)) throw new Error(`not a date: ${JSON.stringify(d)}`);
+    const at = Date.parse(`${d}T00:00:00Z`);
+    for (let k = -days; k <= days; k++) out.add(new Date(at + k * DAY_MS).toISOString().slice(0, 10));
+  }
+  return [...out].sort();
+};
 
 export interface MergeWindow {
   mergeId: string;
   /** Arrival window [from, to) of this run; `from` is the previous run's `to`. */
   from: string;
   to: string;
-  /** Event dates of the window's events (from `pendingDatesStatement`): the only partitions read or written. */
+  /**
+   * Event dates of the window's events (from `pendingDatesStatement`): the only partitions written; those read are
+   * these and the dates within the cross-date bound (`crossDates`).
+   */
   dates: string[];
   /**
    * Those of `dates` sealed by a file when the run was planned: their `transactions` partitions are not read (their
@@ -142,15 +172,22 @@ export const lastMergeStatement = (t: TableRef): string =>
  * The classification of one window, as one transaction script. The write fence goes first, so this script and a
  * file's replacement (which touches the fence too) never interleave: a file's replace is atomic against the stream.
  * A guard fails the script if another run already classified from `from` (two classifiers never merge one window
- * twice). The first accepted version of an id wins: stored rows and kept-aside late arrivals are read only in the
- * window's event dates, and within the window the earliest arrival is first.
+ * twice). The first accepted version of an id wins; within the window the earliest arrival is first. Stored rows are
+ * read whole in the window's open event dates; on the dates within `crossDateDays` of those (`crossDates`), sealed
+ * window dates included, only the ids are read (`elsewhere`): an id found there was accepted with another date, so a
+ * later event is a conflict. Kept-aside late arrivals are read in all those dates. Every read names its partitions.
  */
-export const classifyScript = (t: TableRef, w: MergeWindow): string => {
+export const classifyScript = (t: TableRef, w: MergeWindow, crossDateDays: number = CROSS_DATE_DAYS): string => {
   if (w.dates.length === 0) throw new Error('a classification window without events needs no script');
   const dates = datesLit(w.dates);
   const sealedSet = new Set(w.sealedDates);
   const openDates = w.dates.filter((d) => !sealedSet.has(d));
   const open = datesLit(openDates.length > 0 ? openDates : [NO_DATE]);
+  const near = crossDates(w.dates, crossDateDays);
+  const otherDates = near.filter((d) => !openDates.includes(d));
+  const other = datesLit(otherDates.length > 0 ? otherDates : [NO_DATE]);
+  const windowIds = `SELECT e.transaction_id FROM ${t('stream_events')} e
+        WHERE e.received_at >= ${tsLit(w.from)} AND e.received_at < ${tsLit(w.to)} AND e.event_date IN ${dates}`;
   const assumedSealed = w.dates.filter((d) => sealedSet.has(d)).join(':');
   const from = tsLit(w.from);
   const to = tsLit(w.to);
@@ -169,16 +206,23 @@ export const classifyScript = (t: TableRef, w: MergeWindow): string => {
       FROM ${t('transactions')} s WHERE s.event_date IN ${open} AND s.transaction_id IN (SELECT transaction_id FROM win)),
     kept AS (
       SELECT ${EVENT_CONTENT.map((c) => `k.${c}`).join(', ')}
-      FROM ${t('late_arrivals')} k WHERE k.event_date IN ${dates} AND k.transaction_id IN (SELECT transaction_id FROM win)
+      FROM ${t('late_arrivals')} k WHERE k.event_date IN ${datesLit(near)} AND k.transaction_id IN (SELECT transaction_id FROM win)
       QUALIFY ROW_NUMBER() OVER (PARTITION BY k.transaction_id ORDER BY k.received_at) = 1),
     sealed AS (SELECT event_date FROM ${t('partition_ledger')} WHERE sealed AND event_date IN ${dates})
     SELECT r.*,
-      ${outcomeCase({ event: 'r', isRepeat: 'r.rk > 1', sealed: 'sd' })} AS outcome
+      ${outcomeCase({ event: 'r', isRepeat: 'r.rk > 1', sealed: 'sd', elsewhere: 'el' })} AS outcome
     FROM ranked r
     JOIN ranked fi ON fi.transaction_id = r.transaction_id AND fi.rk = 1
     LEFT JOIN sealed sd ON sd.event_date = r.event_date
     LEFT JOIN kept la ON la.transaction_id = r.transaction_id
-    LEFT JOIN stored st ON st.transaction_id = r.transaction_id`;
+    LEFT JOIN stored st ON st.transaction_id = r.transaction_id
+    LEFT JOIN elsewhere el ON el.transaction_id = r.transaction_id`;
+  // Ids only (two narrow columns), on the neighbouring and sealed dates: what the cross-date lookup costs per run.
+  const elsewhere = `
+    CREATE TEMP TABLE elsewhere AS
+    SELECT DISTINCT x.transaction_id FROM ${t('transactions')} x
+    WHERE x.event_date IN ${other} AND x.transaction_id IN (
+        ${windowIds})`;
   const sideTable = (table: string, outcome: string): string =>
     `INSERT INTO ${t(table)} (${EVENT_COLUMNS}, source_id, batch_id, stream_offset, received_at)
      SELECT ${EVENT_COLUMNS}, source_id, batch_id, stream_offset, received_at FROM classified WHERE outcome = '${outcome}'`;
@@ -189,6 +233,7 @@ export const classifyScript = (t: TableRef, w: MergeWindow): string => {
                ERROR('${GUARD_MARKER}: classification window moved'), 0)`,
     `SELECT IF((SELECT COALESCE(STRING_AGG(CAST(event_date AS STRING), ':' ORDER BY event_date), '') FROM ${t('partition_ledger')}
                 WHERE sealed AND event_date IN ${dates}) <> '${assumedSealed}', ERROR('${GUARD_MARKER}: sealed dates moved'), 0)`,
+    elsewhere,
     classified,
     `INSERT INTO ${t('transactions')} (${EVENT_COLUMNS}, status, partition_version, source_kind, source_id, change_id, written_at)
      SELECT ${EVENT_COLUMNS}, 'provisional', 0, 'stream', batch_id, NULL, CURRENT_TIMESTAMP() FROM classified WHERE outcome = 'insert'`,
@@ -199,6 +244,7 @@ export const classifyScript = (t: TableRef, w: MergeWindow): string => {
             COUNTIF(outcome = 'duplicate'), COUNTIF(outcome = 'conflict'), COUNTIF(outcome = 'late'), CURRENT_TIMESTAMP()
      FROM classified`,
     'DROP TABLE classified',
+    'DROP TABLE elsewhere',
     'COMMIT TRANSACTION',
   ].join(';\n') + ';';
 };

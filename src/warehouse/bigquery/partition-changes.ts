@@ -14,7 +14,8 @@ import {
 import { readmitLateStatements } from '../core/sql.js';
 import { checkVersions } from '../core/rules.js';
 import { LEDGER_COLUMN_NAMES, TRANSACTION_COLUMN_NAMES } from './schema.js';
-import { GUARD_MARKER, VERSION_STRUCT, allDates, dateValue, p, type Params } from './sql.js';
+import { GUARD_MARKER, VERSION_STRUCT, dateValue, p, type Params } from './sql.js';
+import { crossDates } from './stream-sql.js';
 import { stagingTable } from './staging.js';
 import type { BigQueryConnection } from './connection.js';
 import type { Ledger } from './ledger.js';
@@ -114,9 +115,9 @@ export class PartitionChanges {
         ...readmitLateStatements(
           (table) => this.c.t(table),
           (column) => `${column} IN UNNEST(@dates)`,
-          // An id is unique across all dates: the lookup reads every date, on purpose (a revert is rare).
-          allDates,
-        ).map((sql) => ({ sql, params })),
+          // Stored ids are looked up within CROSS_DATE_DAYS of the reverted dates, as the stream's classification does.
+          (column) => `${column} IN UNNEST(@near)`,
+        ).map((sql) => ({ sql, params: { ...params, near: p.dates(crossDates(dates)) } })),
         { sql: `DELETE FROM ${this.c.t('transactions_history')} WHERE archived_by_change = @change AND event_date IN UNNEST(@dates)`, params },
         { sql: `DELETE FROM ${this.c.t('partition_ledger_history')} WHERE archived_by_change = @change`, params },
         ...['partition_changes', 'reconciliation_reports', 'reconciliation_diffs', 'reconciliation_summaries'].map((table) => ({

@@ -306,6 +306,7 @@ const restartTemporal = async (server: HarnessOptions['server']): Promise<boolea
     env: {
       ...process.env,
       TEMPORAL_PORT: String(server.port),
+      TEMPORAL_NAMESPACE: 'default',
       TEMPORAL_DATA_DIR: server.dataDir,
       TEMPORAL_HEADLESS: '1',
       TEMPORAL_WATCH_PID: String(process.pid),
@@ -344,6 +345,8 @@ const runOnce = async (
     const worker = new SupervisedWorker(
       {
         TEMPORAL_ADDRESS: options.server.address,
+        // The harness's own server and its default namespace, which its client uses too (never an inherited one).
+        TEMPORAL_NAMESPACE: 'default',
         TASK_QUEUE: taskQueue,
         WAREHOUSE: 'duckdb',
         DUCKDB_PATH: dbPath,

@@ -64,6 +64,8 @@ interface Delivery {
   manifest?: (m: Record<string, unknown>) => unknown;
   manifestText?: string | null;
   options?: Partial<ValidateFileInput>;
+  /** The file id, in the data file's and the manifest's names and in the manifest (FILE_ID unless given). */
+  fileId?: string;
 }
 
 let cases = 0;
@@ -71,13 +73,14 @@ const deliver = async (d: Delivery = {}): Promise<{ result: ValidationResult; di
   const dir = join(root, `case-${++cases}`);
   await mkdir(dir, { recursive: true });
   const list = d.rows ?? rows(4);
-  const dataName = d.gzip ? `${DATA}.gz` : DATA;
+  const fileId = d.fileId ?? FILE_ID;
+  const dataName = d.gzip ? `${fileId}.csv.gz` : `${fileId}.csv`;
   const text = d.bytes ?? render(list);
   const bytes = d.bytes === undefined && d.gzip ? gzipSync(text) : Buffer.from(text);
   const sha256 = createHash('sha256').update(bytes).digest('hex');
   await writeFile(join(dir, dataName), bytes);
   const manifest = manifestFor({
-    fileId: FILE_ID,
+    fileId,
     clientId: 'acme',
     kind: d.kind ?? 'reconciliation',
     covers: d.covers ?? [DAY],
@@ -92,7 +95,7 @@ const deliver = async (d: Delivery = {}): Promise<{ result: ValidationResult; di
   const result = await validateFile({
     dataPath: join(dir, dataName),
     manifestText,
-    manifestName: MANIFEST,
+    manifestName: `${fileId}.manifest.json`,
     workDir: join(dir, 'work'),
     ...d.options,
   });
@@ -644,3 +647,101 @@ const queryParquet = async (sql: string): Promise<Record<string, unknown>[]> => 
     instance.closeSync();
   }
 };
+
+describe('more of what a client reads', () => {
+  test('maxErrors caps the listed issues wherever they come from: the manifest, the rows', async () => {
+    const later = rows(2).map((r) => ({ ...r, event_date: '2026-11-22' }));
+    const future = await rejected({ kind: 'amendment', covers: ['2026-11-22', '2026-11-23'], rows: later, options: { today: DAY, maxErrors: 1 } });
+    expect(future.issues.map((i) => i.reason)).toEqual([
+      "covers 2026-11-22, after the client's current business date 2026-11-21: a day cannot be restated before it happens",
+    ]);
+    expect(future.issueCount).toBe(2);
+    const mixed = await rejected({
+      kind: 'amendment',
+      covers: [DAY, '2026-11-22'],
+      rows: [row(1, { currency: 'usd' }), row(2, { currency: 'usd' }), row(3, { currency: 'usd' })],
+      options: { today: DAY, maxErrors: 2 },
+    });
+    expect(mixed.issues.map((i) => [i.line, i.field])).toEqual([
+      [null, 'covers'],
+      [2, 'currency'],
+    ]);
+    expect(mixed.issueCount).toBe(4);
+  });
+
+  test('gzip is told by both signature bytes', async () => {
+    const notGzip = `${DATA}.gz is named .csv.gz but is not gzip data (it does not start with the gzip signature 1f 8b)`;
+    for (const first of [Buffer.from([0x1f, 0x00]), Buffer.from([0x00, 0x8b])]) {
+      const { issues } = await rejected({ bytes: Buffer.concat([first, Buffer.from('xyz\n')]), gzip: true });
+      expect(issues).toEqual([at(null, null, notGzip, `${DATA}.gz`)]);
+    }
+  });
+
+  test('a file id with .csv inside it is matched to its data file whole', async () => {
+    const { result } = await deliver({ fileId: 'acme.csv-1', gzip: true });
+    expect(result.ok).toBe(true);
+    const other = await deliver({ fileId: 'acme.csv-2', manifest: (m) => ({ ...m, file_id: 'acme-2' }) });
+    expect(other.result.ok).toBe(false);
+    if (!other.result.ok) expect(other.result.issues.map((i) => i.field)).toEqual(['file_id']);
+  });
+
+  test('a missing required column stops before the rows: no issue per row for the absent column', async () => {
+    const header = FILE_COLUMNS.filter((c) => c !== 'currency');
+    const { issues } = await rejected({ bytes: render(rows(3), header), rows: rows(3) });
+    expect(issues).toEqual([at(1, 'currency', 'required column "currency" is missing')]);
+  });
+
+  test('without a manifest the rows are still checked (against no covered dates)', async () => {
+    const { issues } = await rejected({ manifestText: null, rows: [row(1, { event_date: '2026-11-20' }), row(2, { amount: 'x' })] });
+    expect(issues).toEqual([
+      inManifest(null, 'manifest is missing'),
+      at(3, 'amount', 'must be an exact decimal with at most 29 integer and 9 fractional digits, no exponent (got "x")'),
+    ]);
+  });
+
+  test('structure problems beyond the 100 listed are counted', async () => {
+    const list = rows(2);
+    const text = render(list).replace('\ntx-2,', `${'\n'.repeat(103)}tx-2,`);
+    const { issues, issueCount } = await rejected({ bytes: text, rows: list });
+    expect(issues).toHaveLength(100);
+    expect(issues[0]).toMatchObject({ line: 3, field: null });
+    expect(issueCount).toBe(102);
+  });
+
+  test('a structure problem other than blank lines stops before the rows are read', async () => {
+    const list = [row(1), row(2, { amount: 'x' })];
+    const { issues } = await rejected({ bytes: render(list).replace('item 1\n', 'item 1\r\n'), rows: list });
+    expect(issues.map((i) => [i.line, i.field])).toEqual([[2, null]]);
+    expect(issues[0]!.reason).toMatch(/line-end/);
+  });
+
+  test('a workDir that does not exist yet is made, parents included', async () => {
+    const dir = join(root, 'nested-work');
+    const { result } = await deliver({ options: { workDir: join(dir, 'a', 'b') } });
+    expect(result.ok).toBe(true);
+    if (result.ok) expect(result.normalizedPath.startsWith(join(dir, 'a', 'b'))).toBe(true);
+  });
+
+  test('over 1000 repeated ids: a sample is located, every repeat counted', async () => {
+    const list = Array.from({ length: 1003 }, (_, i) => row(i + 1, { transaction_id: `dup-${i}` }));
+    const { issues, issueCount } = await rejected({ rows: [...list, ...list.map((r, i) => ({ ...r, transaction_id: `dup-${i}` }))] });
+    expect(issues).toHaveLength(100);
+    expect(issues.every((i) => i.field === 'transaction_id' && /appears more than once \(first on line \d+\)$/.test(i.reason))).toBe(true);
+    expect(issueCount).toBe(1003);
+  });
+
+  test('an empty date or currency alone, on rows that pass the per-row checks, is found and located', async () => {
+    expect((await rejected({ rows: [row(1), row(2, { event_date: null })] })).issues).toEqual([at(3, 'event_date', 'is required')]);
+    expect((await rejected({ rows: [row(1), row(2, { currency: null })] })).issues).toEqual([at(3, 'currency', 'is required')]);
+    expect((await rejected({ rows: [row(1), row(2, { event_date: '2026-02-30' })] })).issues).toEqual([
+      at(3, 'event_date', 'must be a calendar date YYYY-MM-DD (got "2026-02-30")'),
+    ]);
+  });
+
+  test('typed Parquet reports its writing phase', async () => {
+    const phases: string[] = [];
+    const { result } = await deliver({ options: { normalizedFormat: 'typed-parquet', onProgress: (p) => phases.push(p.phase) } });
+    expect(result.ok).toBe(true);
+    expect(phases.at(-1)).toBe('writing');
+  });
+});

@@ -27,6 +27,10 @@ const started = (fileId: string, sha256: string, covers = ['2026-11-21']): Lande
 });
 
 describe('the deliveries the watcher remembers', () => {
+  it('starts with nothing seen, counted or recorded', () => {
+    expect(emptyLandingState()).toEqual({ seen: [], started: 0, duplicates: 0, replays: 0, recent: [], pendingReplays: [] });
+  });
+
   it('keys a delivery by file id and digest', () => {
     expect(deliveryKey({ fileId: 'recon-1', sha256: 'abc' })).toBe('recon-1/abc');
   });

@@ -699,6 +699,11 @@ describe('more of what a client reads', () => {
     ]);
   });
 
+  test('without a manifest an impossible date is still found (no covered dates to catch it)', async () => {
+    const { issues } = await rejected({ manifestText: null, rows: [row(1), row(2, { event_date: '2026-02-30' })] });
+    expect(issues).toEqual([inManifest(null, 'manifest is missing'), at(3, 'event_date', 'must be a calendar date YYYY-MM-DD (got "2026-02-30")')]);
+  });
+
   test('structure problems beyond the 100 listed are counted', async () => {
     const list = rows(2);
     const text = render(list).replace('\ntx-2,', `${'\n'.repeat(103)}tx-2,`);

@@ -14,6 +14,9 @@ export default {
     '!src/warehouse/port.ts',
     'src/files/validate.ts',
     'src/files/digest.ts',
+    // The workflows' decisions, in pure modules beside them (the workflow functions run only in Temporal's sandbox).
+    'src/workflows/*-decisions.ts',
+    'src/workflows/failures.ts',
   ],
   // Installed servers and local data are not copied into the sandbox.
   ignorePatterns: ['.tools', '.data', 'dist', 'coverage', 'reports', 'docs'],

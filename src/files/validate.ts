@@ -208,6 +208,9 @@ const compressionMismatch = async (path: string, dataName: string, gzip: boolean
 
 const fileStem = (name: string): string => name.replace(/\.csv(\.gz)?$/, '').replace(/\.manifest\.json$/, '');
 
+/** A header line longer than HEADER_LIMIT bytes: not read further (its text is not needed to reject it). */
+const HEADER_TOO_LONG = { line: '', complete: false, error: null } as const;
+
 /** First line of the CSV text (decompressed), or null for an empty file. */
 const readFirstLine = async (
   path: string,
@@ -222,12 +225,14 @@ const readFirstLine = async (
       const buf = chunk as Buffer;
       const nl = buf.indexOf(0x0a);
       if (nl !== -1) {
+        // The line's length decides, wherever the chunks happen to end.
+        if (size + nl > HEADER_LIMIT) return HEADER_TOO_LONG;
         chunks.push(buf.subarray(0, nl));
         return { line: decodeHeader(Buffer.concat(chunks)), complete: true, error: null };
       }
       chunks.push(buf);
       size += buf.length;
-      if (size > HEADER_LIMIT) return { line: decodeHeader(Buffer.concat(chunks)), complete: false, error: null };
+      if (size > HEADER_LIMIT) return HEADER_TOO_LONG;
     }
   } catch (error) {
     // A broken gzip stream is reported by the byte scan; the header is then simply unavailable.

@@ -22,8 +22,24 @@ import {
 } from '@temporalio/workflow';
 import { defineSearchAttributeKey, SearchAttributeType, WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { createOpsActivities, FileRunState } from '../activities/ops-activities.js';
-import { businessDateForRun, formatDuration, reconciliationDeadline } from '../domain/schedule-time.js';
+import { businessDateForRun } from '../domain/schedule-time.js';
 import { fileLandedSignal, searchAttributes, siblingQueue, workflowIds, type FileLanded } from '../domain/workflow-api.js';
+import {
+  dailyDetails,
+  deadlineMsOf,
+  deadlineTimerMs,
+  dispatchedDeadlineAt,
+  droppedProblem,
+  fileRunVerdict,
+  followsLanded,
+  lateAlert,
+  lateByMsOf,
+  raisesLateAlert,
+  resolvedAlert,
+  stageWhenLate,
+  waitingStage,
+  type DailyStage,
+} from './daily-decisions.js';
 
 export interface DailyWorkflowInput {
   clientId: string;
@@ -58,7 +74,7 @@ export interface DailyWorkflowResult {
 export interface DailyState {
   date: string;
   deadline: string;
-  stage: 'waiting' | 'late' | 'processing' | 'reconciled';
+  stage: DailyStage;
   late: boolean;
   landed: FileLanded[];
   lastProblem: string | null;
@@ -90,12 +106,12 @@ export async function dailyWorkflow(input: DailyWorkflowInput): Promise<DailyWor
   if (input.date === undefined) return dispatch(input);
 
   const date = input.date;
-  const deadlineMs = input.deadlineAt !== undefined ? Date.parse(input.deadlineAt) : reconciliationDeadline(date, input.deadline, input.timeZone);
+  const deadlineMs = deadlineMsOf(input, date);
   const deadline = new Date(deadlineMs).toISOString();
   const state: DailyState = {
     date,
     deadline,
-    stage: input.carry?.late ? 'late' : 'waiting',
+    stage: waitingStage(input.carry?.late ?? false),
     late: input.carry?.late ?? false,
     landed: input.carry?.landed ?? [],
     lastProblem: null,
@@ -104,7 +120,7 @@ export async function dailyWorkflow(input: DailyWorkflowInput): Promise<DailyWor
   let deadlinePassed = state.late;
   setHandler(dailyStateQuery, () => state);
   setHandler(fileLandedSignal, (landed) => {
-    if (!landed.covers.includes(date) || state.landed.some((l) => l.workflowId === landed.workflowId)) return;
+    if (!followsLanded(date, state.landed, landed)) return;
     state.landed.push(landed);
     wake = true;
   });
@@ -121,13 +137,7 @@ export async function dailyWorkflow(input: DailyWorkflowInput): Promise<DailyWor
     upsertSearchAttributes([{ key: searchAttributes.Stage, value: stage }]);
   };
   const showDetails = (): void => {
-    const lines = [
-      `**Reconciliation of ${date}** for ${input.clientId}: ${state.stage}`,
-      `Deadline: ${deadline} (${input.deadlineAt ?? `${input.deadline} ${input.timeZone}`})`,
-      ...state.landed.map((l) => `Landed: ${l.fileId} → ${l.workflowId}`),
-      ...(state.lastProblem ? [`Last problem: ${state.lastProblem}`] : []),
-    ];
-    setCurrentDetails(lines.join('\n\n'));
+    setCurrentDetails(dailyDetails(input, state));
   };
 
   if (!deadlinePassed) {
@@ -139,7 +149,7 @@ export async function dailyWorkflow(input: DailyWorkflowInput): Promise<DailyWor
       ? // eslint-disable-next-line no-restricted-syntax -- the sandbox's deterministic clock is exactly what is wanted here
         Date.now()
       : info.runStartTime.getTime();
-    void sleep(Math.max(0, deadlineMs - from)).then(() => {
+    void sleep(deadlineTimerMs(deadlineMs, from)).then(() => {
       deadlinePassed = true;
       wake = true;
     });
@@ -152,17 +162,18 @@ export async function dailyWorkflow(input: DailyWorkflowInput): Promise<DailyWor
     // The files the watcher announced, newest first: the first applied one completes the date.
     for (const landed of [...state.landed].reverse()) {
       const run: FileRunState = await ops.fileRunState({ workflowId: landed.workflowId, fileId: landed.fileId, sha256: landed.sha256 });
-      if (run.status === 'applied' || run.status === 'duplicate') {
+      const verdict = fileRunVerdict(run);
+      if (verdict === 'arrived') {
         arrived = { fileId: landed.fileId, fileWorkflowId: landed.workflowId, at: run.receivedAt };
         break;
       }
-      if (run.status === 'running') {
+      if (verdict === 'running') {
         enter('processing');
         continue;
       }
-      state.lastProblem = `${landed.fileId}: ${run.reason ?? run.status}; waiting for a corrected file`;
+      state.lastProblem = droppedProblem(landed, run);
       state.landed = state.landed.filter((l) => l.workflowId !== landed.workflowId);
-      enter(state.late ? 'late' : 'waiting');
+      enter(waitingStage(state.late));
     }
     // The ledger covers a file applied before this run started, or announced while no one listened.
     if (arrived === null) {
@@ -171,13 +182,12 @@ export async function dailyWorkflow(input: DailyWorkflowInput): Promise<DailyWor
     }
     if (arrived !== null) break;
 
-    if (deadlinePassed && !state.late) {
+    if (raisesLateAlert(deadlinePassed, state.late)) {
       state.late = true;
-      enter(state.landed.length > 0 ? 'processing' : 'late');
+      enter(stageWhenLate(state.landed.length));
       upsertSearchAttributes([{ key: searchAttributes.LateFile, value: true }]);
-      const message = `reconciliation file for ${input.clientId} ${date} is late: deadline ${deadline} passed; ${info.workflowId} keeps waiting`;
-      log.error(message, { clientId: input.clientId, date, deadline });
-      const alert = { clientId: input.clientId, date, event: 'late' as const, deadline, workflowId: info.workflowId, message };
+      const alert = lateAlert({ clientId: input.clientId, date, deadline, workflowId: info.workflowId });
+      log.error(alert.message, { clientId: input.clientId, date, deadline });
       await ops.recordLateFile(alert);
       await alerts.postAlert(alert).catch((error: unknown) => log.error('late-file webhook failed', { error: String(error) }));
     }
@@ -192,22 +202,11 @@ export async function dailyWorkflow(input: DailyWorkflowInput): Promise<DailyWor
     }
   }
 
-  const arrivedMs = arrived.at !== null ? Date.parse(arrived.at) : null;
-  const lateByMs = arrivedMs !== null ? arrivedMs - deadlineMs : null;
+  const lateByMs = lateByMsOf(arrived.at, deadlineMs);
   enter('reconciled');
   if (state.late) {
     upsertSearchAttributes([{ key: searchAttributes.LateFile, value: false }]);
-    const message = `reconciliation file for ${input.clientId} ${date} arrived ${lateByMs !== null ? formatDuration(lateByMs) : ''} after its deadline (${arrived.fileId ?? 'unknown file'}) and is applied`;
-    const alert = {
-      clientId: input.clientId,
-      date,
-      event: 'resolved' as const,
-      deadline,
-      workflowId: info.workflowId,
-      message,
-      ...(arrived.fileId !== null ? { fileId: arrived.fileId } : {}),
-      ...(lateByMs !== null ? { lateByMs } : {}),
-    };
+    const alert = resolvedAlert({ clientId: input.clientId, date, deadline, workflowId: info.workflowId }, arrived, lateByMs);
     await ops.recordLateFile(alert);
     await alerts.postAlert(alert).catch((error: unknown) => log.error('late-file webhook failed', { error: String(error) }));
   }
@@ -231,12 +230,9 @@ async function dispatch(input: DailyWorkflowInput): Promise<DailyWorkflowResult>
   const scheduledAt = info.typedSearchAttributes.get(scheduledStartTime) ?? info.startTime;
   const date = businessDateForRun(scheduledAt.getTime(), input.timeZone);
   const workflowId = workflowIds.daily(input.clientId, date);
-  const { deadlineAfterMs, ...rest } = input;
-  const deadlineAt =
-    input.deadlineAt ?? (deadlineAfterMs !== undefined ? new Date(scheduledAt.getTime() + deadlineAfterMs).toISOString() : undefined);
-  const deadline = new Date(
-    deadlineAt !== undefined ? Date.parse(deadlineAt) : reconciliationDeadline(date, input.deadline, input.timeZone),
-  ).toISOString();
+  const { deadlineAfterMs: _deadlineAfterMs, ...rest } = input;
+  const deadlineAt = dispatchedDeadlineAt(input, scheduledAt.getTime());
+  const deadline = new Date(deadlineMsOf({ deadlineAt, deadline: input.deadline, timeZone: input.timeZone }, date)).toISOString();
   const base = { date, workflowId, fileId: null, fileWorkflowId: null, late: false, lateByMs: null, deadline };
   try {
     await startChild(dailyWorkflow, {

@@ -27,6 +27,23 @@ import {
   type FileWorkflowInput,
   type FileWorkflowResult,
 } from '../domain/workflow-api.js';
+import {
+  appliedDates,
+  changeIdFor,
+  compensate,
+  compensationsToRetry,
+  failedStepNames,
+  failureReason,
+  outcomeAfterFailure,
+  outcomeDecided,
+  registerCompensation,
+  rollbackIncomplete,
+  showsRollback,
+  skipsAsDuplicate,
+  stagingIdFor,
+  type Compensation,
+} from './file-decisions.js';
+import { rootMessage } from './failures.js';
 
 export type { FileWorkflowInput, FileWorkflowResult };
 
@@ -76,30 +93,8 @@ const proxies = (cancellationType: ActivityCancellationType) => {
   };
 };
 
-/** The innermost message: an activity's failure arrives wrapped as "Activity task failed". */
-const rootMessage = (error: unknown): string => {
-  let current = error;
-  while (current instanceof Error && current.cause instanceof Error) current = current.cause;
-  return current instanceof Error ? current.message : String(current);
-};
-
-interface Compensation {
-  step: string;
-  run: () => Promise<unknown>;
-}
-
-/** Runs every compensation in order; one that fails does not stop the others. Returns the ones that failed. */
-const compensate = async (compensations: Compensation[]): Promise<Array<{ step: string; reason: string }>> => {
-  const failed: Array<{ step: string; reason: string }> = [];
-  for (const c of compensations) {
-    try {
-      await c.run();
-    } catch (error) {
-      failed.push({ step: c.step, reason: rootMessage(error) });
-      log.error('compensation failed', { step: c.step, error: rootMessage(error) });
-    }
-  }
-  return failed;
+const logCompensationFailure = ({ step, reason }: { step: string; reason: string }): void => {
+  log.error('compensation failed', { step, error: reason });
 };
 
 export async function fileWorkflow(input: FileWorkflowInput): Promise<FileWorkflowResult> {
@@ -113,8 +108,8 @@ export async function fileWorkflow(input: FileWorkflowInput): Promise<FileWorkfl
 export async function fileSaga(input: FileWorkflowInput, cancellationType: ActivityCancellationType): Promise<FileWorkflowResult> {
   const { workflowId, runId } = workflowInfo();
   const steps = proxies(cancellationType);
-  const changeId = `${input.fileId}/${runId}`;
-  const stagingId = `f_${runId.replace(/[^a-z0-9]/gi, '').toLowerCase()}`;
+  const changeId = changeIdFor(input.fileId, runId);
+  const stagingId = stagingIdFor(runId);
   let stage: FileStage = 'register';
   let detail = '';
   let rollbackRetries = 0;
@@ -137,7 +132,7 @@ export async function fileSaga(input: FileWorkflowInput, cancellationType: Activ
   ]);
   const ref = { fileId: input.fileId, sha256: input.sha256 };
   const registered = await steps.registerFile({ ...input, workflowId, runId });
-  if (registered.alreadyApplied && !input.replay) {
+  if (skipsAsDuplicate(registered, input.replay)) {
     enter('duplicate');
     detail = `already applied by ${registered.workflowId}`;
     return { outcome: 'duplicate', changeId: registered.changeId, dates: [] };
@@ -168,12 +163,12 @@ export async function fileSaga(input: FileWorkflowInput, cancellationType: Activ
     enter('stage');
     normalizedPath = validation.normalizedCsvPath;
     const staging = { stagingId, normalizedPath };
-    compensations.unshift({ step: 'dropStaging', run: () => steps.dropStaging(staging) });
+    registerCompensation(compensations, { step: 'dropStaging', run: () => steps.dropStaging(staging) });
     const staged = await steps.stageFile({ stagingId, csvPath: validation.normalizedCsvPath });
     detail = `${staged.rows} rows staged`;
 
     enter('replace');
-    compensations.unshift({ step: 'revertChange', run: () => steps.revertChange({ changeId }) });
+    registerCompensation(compensations, { step: 'revertChange', run: () => steps.revertChange({ changeId }) });
     replaced = await steps.replacePartitions({
       changeId,
       fileId: input.fileId,
@@ -193,34 +188,33 @@ export async function fileSaga(input: FileWorkflowInput, cancellationType: Activ
     }
 
     enter('publish');
-    compensations.unshift({ step: 'unpublishChange', run: () => steps.unpublishChange({ changeId }) });
+    registerCompensation(compensations, { step: 'unpublishChange', run: () => steps.unpublishChange({ changeId }) });
     published = await steps.publishChange({ ...ref, changeId });
     // Applied: from here on nothing rolls the file back.
     compensations = [];
   } catch (error) {
-    const reason = isCancellation(error) ? `cancelled by an operator during ${stage}` : `${stage} failed: ${rootMessage(error)}`;
+    const reason = failureReason(stage, isCancellation(error), error);
     // A rejected or refused file has its outcome recorded already; anything else is recorded here.
-    const decided = (['rejected', 'refused'] as FileStage[]).includes(stage);
+    const decided = outcomeDecided(stage);
     await CancellationScope.nonCancellable(async () => {
-      if (compensations.length > 0 && !decided) enter('rolling_back');
-      let failed = await compensate(compensations);
+      if (showsRollback(compensations, decided)) enter('rolling_back');
+      let failed = await compensate(compensations, logCompensationFailure);
       while (failed.length > 0) {
         // A compensation failed: the file is neither applied nor rolled back. Say which step, alert, and wait
         // for an operator to retry (`cli rollback retry <workflowId>`), then run the failed ones again.
-        const names = failed.map((f) => f.step).join(', ');
-        detail = `rollback incomplete: ${failed.map((f) => `${f.step} failed: ${f.reason}`).join('; ')} (after: ${reason})`;
+        const names = failedStepNames(failed);
+        detail = rollbackIncomplete(failed, reason);
         enter('needs_operator');
         await steps.recordOutcome({ ...ref, outcome: 'needs_operator', reason: detail });
         await steps.raiseFileAlert({ ...ref, workflowId, failedSteps: names, message: detail });
         const seen = rollbackRetries;
         await condition(() => rollbackRetries > seen);
         enter('rolling_back');
-        const retry = new Set(failed.map((f) => f.step));
-        failed = await compensate(compensations.filter((c) => retry.has(c.step)));
+        failed = await compensate(compensationsToRetry(compensations, failed), logCompensationFailure);
       }
-      if (!decided) await steps.recordOutcome({ ...ref, outcome: compensations.length > 0 ? 'rolled_back' : 'failed', reason });
+      if (!decided) await steps.recordOutcome({ ...ref, outcome: outcomeAfterFailure(compensations), reason });
     });
-    if (compensations.length > 0 && !decided) enter('rolled_back');
+    if (showsRollback(compensations, decided)) enter('rolled_back');
     detail = reason;
     throw error;
   }
@@ -236,13 +230,6 @@ export async function fileSaga(input: FileWorkflowInput, cancellationType: Activ
   return {
     outcome: 'applied',
     changeId,
-    dates: replaced.dates.map((d) => ({
-      eventDate: d.eventDate,
-      fromVersion: d.fromVersion,
-      toVersion: d.toVersion,
-      rowsBefore: d.rowsBefore,
-      rowsAfter: d.rowsAfter,
-      diffCount: published.find((p) => p.eventDate === d.eventDate)?.diffCount ?? 0,
-    })),
+    dates: appliedDates(replaced.dates, published),
   };
 }

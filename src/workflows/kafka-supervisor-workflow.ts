@@ -24,6 +24,7 @@ import {
   type KafkaSupervisorInput,
   type SupervisorProgress,
 } from '../domain/workflow-api.js';
+import { partitionStreamInput, partitionsToStart, supervisorDone } from './kafka-supervisor-decisions.js';
 import { streamWorkflow } from './stream-workflow.js';
 
 const { discoverPartitions } = proxyActivities<ReturnType<typeof createSourceActivities>>({
@@ -47,26 +48,15 @@ export async function kafkaSupervisorWorkflow(input: KafkaSupervisorInput): Prom
   for (let round = 0; round < DISCOVERIES_PER_RUN; round++) {
     const partitions = await discoverPartitions({ topic: input.topic });
     lastDiscoveryAt = new Date().toISOString();
-    for (const { partition, startCursor } of partitions) {
-      if (running.has(partition)) continue;
-      const sourceId = `kafka:${input.topic}:${partition}`;
+    for (const { partition, startCursor } of partitionsToStart(partitions, running)) {
+      const streamInput = partitionStreamInput(input, partition, startCursor);
+      const sourceId = streamInput.sourceId;
       try {
         await startChild(streamWorkflow, {
           workflowId: workflowIds.stream(sourceId),
           taskQueue: siblingQueue(workflowInfo().taskQueue, 'stream'),
           parentClosePolicy: ParentClosePolicy.ABANDON,
-          args: [
-            {
-              sourceId,
-              clientId: input.clientId,
-              cursor: startCursor,
-              maxRows: input.maxRows,
-              maxWaitMs: input.maxWaitMs,
-              ...(input.streamStopAt !== undefined ? { stopAt: input.streamStopAt } : {}),
-              ...(input.streamMaxBatchesPerRun !== undefined ? { maxBatchesPerRun: input.streamMaxBatchesPerRun } : {}),
-              ...(input.streamActivityKind !== undefined ? { activityKind: input.streamActivityKind } : {}),
-            },
-          ],
+          args: [streamInput],
           staticSummary: `Stream of Kafka topic ${input.topic} partition ${partition} for client ${input.clientId}, from offset ${startCursor}`,
           typedSearchAttributes: [
             { key: searchAttributes.StreamSource, value: sourceId },
@@ -80,7 +70,7 @@ export async function kafkaSupervisorWorkflow(input: KafkaSupervisorInput): Prom
       }
       running.add(partition);
     }
-    if (input.stopAfterPartitions !== undefined && running.size >= input.stopAfterPartitions) return progress();
+    if (supervisorDone(input, running.size)) return progress();
     if (workflowInfo().continueAsNewSuggested) break;
     await sleep(input.discoverEveryMs ?? 10_000);
   }

@@ -19,6 +19,9 @@ import {
 } from '@temporalio/workflow';
 import type { createOpsActivities } from '../activities/ops-activities.js';
 import { replayFileSignal, searchAttributes, type ReplayRequest } from '../domain/workflow-api.js';
+import { applyReplay, applyScan, emptyLandingState, landingDetails, type LandingState } from './landing-decisions.js';
+
+export type { LandingEvent, LandingState } from './landing-decisions.js';
 
 export interface LandingWorkflowInput {
   clientId: string;
@@ -29,27 +32,8 @@ export interface LandingWorkflowInput {
   carry?: LandingState;
 }
 
-export interface LandingEvent {
-  at: string;
-  fileId: string;
-  what: string;
-  workflowId: string | null;
-}
-
-export interface LandingState {
-  /** `<fileId>/<sha256>` of files started and still in the landing area (their workflows move them). */
-  seen: string[];
-  started: number;
-  duplicates: number;
-  replays: number;
-  /** The last few events, newest last. */
-  recent: LandingEvent[];
-  /** Replay requests not yet handled. */
-  pendingReplays: ReplayRequest[];
-}
 export const landingStateQuery = defineQuery<LandingState>('landingState');
 
-const RECENT = 20;
 /** The sandbox's clock: the workflow task's time, the same on replay. */
 const workflowNow = (): string => new Date().toISOString().slice(0, 19) + 'Z';
 
@@ -59,7 +43,7 @@ const { scanLanding, startReplay } = proxyActivities<ReturnType<typeof createOps
 });
 
 export async function landingWorkflow(input: LandingWorkflowInput): Promise<void> {
-  const state: LandingState = input.carry ?? { seen: [], started: 0, duplicates: 0, replays: 0, recent: [], pendingReplays: [] };
+  const state: LandingState = input.carry ?? emptyLandingState();
   const pollIntervalMs = input.pollIntervalMs ?? 3000;
   setHandler(landingStateQuery, () => state);
   setHandler(replayFileSignal, (request) => {
@@ -69,17 +53,8 @@ export async function landingWorkflow(input: LandingWorkflowInput): Promise<void
     { key: searchAttributes.ClientId, value: input.clientId },
     { key: searchAttributes.Stage, value: 'watching' },
   ]);
-  const record = (event: LandingEvent): void => {
-    state.recent.push(event);
-    if (state.recent.length > RECENT) state.recent.splice(0, state.recent.length - RECENT);
-  };
   const showDetails = (): void => {
-    const lines = [
-      `**Watching** ${input.location ?? 'the landing area'} every ${pollIntervalMs / 1000}s for ${input.clientId}`,
-      `Started ${state.started} file(s), refused ${state.duplicates} duplicate deliver${state.duplicates === 1 ? 'y' : 'ies'}, ${state.replays} replay(s); ${state.seen.length} in progress.`,
-      ...state.recent.slice(-8).reverse().map((e) => `- ${e.at} ${e.fileId}: ${e.what}${e.workflowId ? ` (${e.workflowId})` : ''}`),
-    ];
-    setCurrentDetails(lines.join('\n\n'));
+    setCurrentDetails(landingDetails(input, pollIntervalMs, state));
   };
 
   for (;;) {
@@ -92,30 +67,12 @@ export async function landingWorkflow(input: LandingWorkflowInput): Promise<void
         requestId: uuid4().slice(0, 8),
       });
       state.pendingReplays.shift();
-      if (replay.started) state.replays += 1;
-      record({
-        at: workflowNow(),
-        fileId: request.fileId,
-        what: `${replay.started ? 'replay started' : 'replay refused'}: ${replay.reason}${request.requestedBy ? ` (by ${request.requestedBy})` : ''}`,
-        workflowId: replay.workflowId,
-      });
+      applyReplay(state, request, replay, workflowNow());
       log.info('replay request', { ...request, ...replay });
     }
 
     const scan = await scanLanding({ clientId: input.clientId, seen: state.seen });
-    const ready = new Set(scan.ready);
-    // Forget files that left the landing area, so a later re-delivery is looked at again.
-    state.seen = state.seen.filter((key) => ready.has(key));
-    for (const file of scan.started) {
-      state.seen.push(`${file.fileId}/${file.sha256}`);
-      state.started += 1;
-      record({ at: workflowNow(), fileId: file.fileId, what: `${file.kind} covering ${file.covers.join(', ')} started`, workflowId: file.workflowId });
-    }
-    for (const dup of scan.duplicates) {
-      state.duplicates += 1;
-      record({ at: workflowNow(), fileId: dup.fileId, what: 'duplicate delivery refused and moved to quarantine', workflowId: dup.workflowId });
-    }
-    for (const key of scan.ready) if (!state.seen.includes(key)) state.seen.push(key);
+    applyScan(state, scan, workflowNow());
     showDetails();
 
     await condition(() => state.pendingReplays.length > 0, pollIntervalMs);

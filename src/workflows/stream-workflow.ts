@@ -4,9 +4,7 @@
  * The cursor moves only after the batch is durable in the warehouse.
  */
 import {
-  ActivityFailure,
   allHandlersFinished,
-  ApplicationFailure,
   condition,
   continueAsNew,
   patched,
@@ -30,6 +28,23 @@ import {
   type StreamCounters,
   type StreamProgress,
 } from '../domain/workflow-api.js';
+import {
+  CUT,
+  NON_RETRYABLE,
+  afterAttempt,
+  continuesAsNew,
+  countBatch,
+  emptyCounters,
+  endsTask,
+  firstAttempt,
+  flushAnswered,
+  isCut,
+  lag,
+  parkReason,
+  permanentFailure,
+  planBatch,
+  reachedStop,
+} from './stream-decisions.js';
 
 export type { StreamCounters };
 
@@ -58,17 +73,6 @@ export interface StreamWorkflowInput {
   activityKind?: 'local' | 'regular';
 }
 
-export const emptyCounters = (): StreamCounters => ({
-  batches: 0,
-  read: 0,
-  written: 0,
-  duplicates: 0,
-  conflicts: 0,
-  late: 0,
-  rejected: 0,
-  unknownFields: 0,
-});
-
 /**
  * A micro-batch is a short local activity: it runs in the worker that runs this workflow, with no round trip to
  * the server to schedule it, which was most of Temporal's cost per batch at high rates. It never waits for
@@ -76,7 +80,6 @@ export const emptyCounters = (): StreamCounters => ({
  * A worker that dies mid-batch loses its workflow task; the next worker reruns the batch, which the warehouse
  * recognises by its id.
  */
-const NON_RETRYABLE = ['WarehouseInvariant', 'UnknownSource'];
 const batchRetry = { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '30s', nonRetryableErrorTypes: NON_RETRYABLE };
 const local = proxyLocalActivities<ReturnType<typeof createStreamActivities>>({
   startToCloseTimeout: '1m',
@@ -92,30 +95,6 @@ const regular = proxyActivities<ReturnType<typeof createStreamActivities>>({ sta
  * that arrives during the in-activity wait cuts a batch at once. Runs recorded before it replay the old path.
  */
 export const ANSWERS_WHEN_IDLE_PATCH = 'stream-answers-when-idle';
-
-/** The failure retrying will not fix, if that is what a batch raised (a local activity's may arrive unwrapped): the stream parks on it. */
-const permanentFailure = (error: unknown): ApplicationFailure | null => {
-  const failure = error instanceof ActivityFailure ? error.cause : error;
-  return failure instanceof ApplicationFailure && (failure.nonRetryable || NON_RETRYABLE.includes(failure.type ?? '')) ? failure : null;
-};
-
-const rootMessage = (error: unknown): string => {
-  let current = error;
-  while (current instanceof Error && current.cause instanceof Error) current = current.cause;
-  return current instanceof Error ? current.message : String(current);
-};
-
-/** Longest wait for events inside one activity: bounds how long a signal waits to be handled. */
-const MAX_WAIT_IN_ACTIVITY_MS = 500;
-
-/**
- * Full batches back to back run inside one workflow task; ending the task every few batches keeps the progress
- * query current and bounds what a crashed worker's successor has to re-run (batches it finds already written).
- */
-const BATCHES_PER_TASK = 8;
-
-/** Batches per run before continuing as new, whatever the history size: local activities grow it slowly. */
-const MAX_BATCHES_PER_RUN = 2_000;
 
 export async function streamWorkflow(input: StreamWorkflowInput): Promise<StreamProgress> {
   let cursor = input.cursor ?? 0;
@@ -138,7 +117,7 @@ export async function streamWorkflow(input: StreamWorkflowInput): Promise<Stream
     sourceId: input.sourceId,
     cursor,
     headCursor,
-    lag: Math.max(0, headCursor - cursor),
+    lag: lag(headCursor, cursor),
     paused,
     lastBatchAt,
     lastReadAt,
@@ -165,7 +144,7 @@ export async function streamWorkflow(input: StreamWorkflowInput): Promise<Stream
   setHandler(flushUpdate, async () => {
     const wanted = cutsStarted + 1;
     flushRequested = true;
-    await condition(() => cutsDone >= wanted || paused || parked !== null);
+    await condition(() => flushAnswered({ cutsDone, wanted, paused, parked }));
     return durable();
   });
   setHandler(streamProgressQuery, progress);
@@ -183,7 +162,7 @@ export async function streamWorkflow(input: StreamWorkflowInput): Promise<Stream
 
   /** One batch attempt; `cut` writes whatever is available (flush, or no time trigger left). */
   const runBatch = async (request: Parameters<typeof processBatch>[0], answersIdle: boolean): Promise<Awaited<ReturnType<typeof processBatch>>> => {
-    const cut = request.minRows === 1;
+    const cut = isCut(request);
     const ticket = cut ? ++cutsStarted : 0;
     if (cut && answersIdle) flushRequested = false;
     const result = await processBatch(request);
@@ -192,7 +171,7 @@ export async function streamWorkflow(input: StreamWorkflowInput): Promise<Stream
   };
 
   for (;;) {
-    if (input.stopAt !== undefined && cursor >= input.stopAt) return progress();
+    if (reachedStop(cursor, input.stopAt)) return progress();
     if (parked !== null) {
       upsertSearchAttributes([{ key: searchAttributes.Stage, value: 'parked' }]);
       await condition(() => parked === null);
@@ -205,34 +184,28 @@ export async function streamWorkflow(input: StreamWorkflowInput): Promise<Stream
       upsertSearchAttributes([{ key: searchAttributes.Stage, value: 'running' }]);
     }
     const answersIdle = patched(ANSWERS_WHEN_IDLE_PATCH);
-    const maxRows = input.stopAt === undefined ? input.maxRows : Math.min(input.maxRows, input.stopAt - cursor);
+    const plan = planBatch(input, cursor);
+    const { maxRows } = plan;
     const request = { sourceId: input.sourceId, fromCursor: cursor, maxRows };
-    // The activity waits for a full batch for at most a short while (a signal is handled once it returns);
-    // a longer time trigger continues as a durable timer that a flush or a pause cuts short.
-    const inActivityMs = Math.min(input.maxWaitMs, MAX_WAIT_IN_ACTIVITY_MS);
-    const timerMs = input.maxWaitMs - inActivityMs;
     let batch;
     batchInFlight = true;
     try {
-      batch = flushRequested
-        ? await runBatch({ ...request, maxWaitMs: 0, minRows: 1 }, answersIdle)
-        : await runBatch({ ...request, maxWaitMs: inActivityMs, minRows: timerMs > 0 ? maxRows : 1 }, answersIdle);
-      if (batch.deferred && timerMs > 0) {
-        if (!flushRequested) {
-          batchInFlight = false;
-          await condition(() => flushRequested || paused, timerMs);
-          if (paused) continue;
-          batchInFlight = true;
-          batch = await runBatch({ ...request, maxWaitMs: 0, minRows: 1 }, answersIdle);
-        } else if (answersIdle) {
-          // A flush arrived while the activity waited for a full batch: cut now.
-          batch = await runBatch({ ...request, maxWaitMs: 0, minRows: 1 }, answersIdle);
-        }
+      batch = await runBatch({ ...request, ...firstAttempt(plan, flushRequested) }, answersIdle);
+      const next = afterAttempt({ deferred: batch.deferred, timerMs: plan.timerMs, flushRequested, answersIdle });
+      if (next === 'wait') {
+        batchInFlight = false;
+        await condition(() => flushRequested || paused, plan.timerMs);
+        if (paused) continue;
+        batchInFlight = true;
+        batch = await runBatch({ ...request, ...CUT }, answersIdle);
+      } else if (next === 'cut') {
+        // A flush arrived while the activity waited for a full batch: cut now.
+        batch = await runBatch({ ...request, ...CUT }, answersIdle);
       }
     } catch (error) {
       const failure = permanentFailure(error);
       if (failure === null) throw error;
-      parked = `${failure.type ?? 'Error'}: ${rootMessage(failure)}`;
+      parked = parkReason(failure);
       batchInFlight = false;
       await reportStreamParked({ sourceId: input.sourceId, workflowId: workflowInfo().workflowId, cursor, reason: parked });
       continue;
@@ -244,25 +217,10 @@ export async function streamWorkflow(input: StreamWorkflowInput): Promise<Stream
     batchesThisRun += 1;
     cursor = batch.toCursor;
     headCursor = batch.headCursor;
-    if (batch.read > 0) {
-      counters.batches += 1;
-      counters.read += batch.read;
-      counters.written += batch.inserted;
-      counters.duplicates += batch.duplicates;
-      counters.conflicts += batch.conflicts;
-      counters.late += batch.late;
-      counters.rejected += batch.rejected;
-      counters.unknownFields += batch.unknownFields;
-      lastBatchAt = batch.writtenAt;
-    }
-    // Only full batches back to back share a workflow task: anything less means the source is (nearly) idle, and
-    // the task ends so that signals, updates and queries are handled now.
-    const endTask = answersIdle
-      ? batch.read < maxRows || batchesThisRun % BATCHES_PER_TASK === 0
-      : !batch.deferred && batchesThisRun % BATCHES_PER_TASK === 0;
-    if (endTask) await sleep(1);
+    if (countBatch(counters, batch)) lastBatchAt = batch.writtenAt;
+    if (endsTask({ answersIdle, read: batch.read, maxRows, deferred: batch.deferred, batchesThisRun })) await sleep(1);
 
-    if (workflowInfo().continueAsNewSuggested || batchesThisRun >= (input.maxBatchesPerRun ?? MAX_BATCHES_PER_RUN)) {
+    if (continuesAsNew(workflowInfo().continueAsNewSuggested, batchesThisRun, input.maxBatchesPerRun)) {
       // Never continue-as-new with a signal or update half-handled.
       await condition(allHandlersFinished);
       await continueAsNew<typeof streamWorkflow>({

@@ -23,6 +23,7 @@ import {
   retryRollbackSignal,
   searchAttributes,
   siblingQueue,
+  stagingIdOf,
   type FileStage,
   type FileWorkflowInput,
   type FileWorkflowResult,
@@ -114,7 +115,7 @@ export async function fileSaga(input: FileWorkflowInput, cancellationType: Activ
   const { workflowId, runId } = workflowInfo();
   const steps = proxies(cancellationType);
   const changeId = `${input.fileId}/${runId}`;
-  const stagingId = `f_${runId.replace(/[^a-z0-9]/gi, '').toLowerCase()}`;
+  const stagingId = stagingIdOf(runId);
   let stage: FileStage = 'register';
   let detail = '';
   let rollbackRetries = 0;

@@ -6,6 +6,7 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
 import { Context, log } from '@temporalio/activity';
 import { formatIssue, type FileKind, type InputIssue } from '../domain/contract.js';
+import { stagingIdOf } from '../domain/workflow-api.js';
 import type { Landing, StoredIn } from '../files/landing.js';
 import type { StagingArea } from '../files/staging-area.js';
 import { validateFile } from '../files/validate.js';
@@ -30,7 +31,8 @@ export interface FileActivityDeps {
   workDir: string;
   /**
    * Where the validated file is put for the warehouse to read itself (a bucket landing with BigQuery: the load job
-   * names the object). Unset: the warehouse stages the local file.
+   * names the object). The validate step puts it there, on the host that wrote it, so the stage step may run on any
+   * worker. Unset: the warehouse stages the local file, which the stage step must find on its own host.
    */
   stagingArea?: StagingArea;
   /** The client this worker serves; a file workflow started for another client is rejected at validation. */
@@ -62,6 +64,9 @@ const reject = async (
 
 const HEARTBEAT_EVERY_MS = 1_000;
 
+/** A validated file put in the staging area (`gs://…`), as opposed to a path under a worker's work directory. */
+const isObjectUri = (path: string): boolean => /^gs:\/\//.test(path);
+
 interface FileRef {
   fileId: string;
   sha256: string;
@@ -82,6 +87,32 @@ export const createFileActivities = ({ warehouse, landing, workDir, stagingArea,
     } finally {
       if (beat !== undefined) clearInterval(beat);
     }
+  };
+
+  /**
+   * Puts the validator's Parquet in the staging area under the run's staging id (the one the workflow derives) and
+   * removes the local copy: the stage step, on whichever worker, loads the object. Beats while the bytes go.
+   */
+  const putStaged = async (path: string): Promise<string> => {
+    const ctx = Context.current();
+    const runId = ctx.info.workflowExecution?.runId;
+    if (runId === undefined || stagingArea === undefined) throw new Error('a staged file needs the staging area and the file workflow run');
+    const stagingId = stagingIdOf(runId);
+    const beat = setInterval(() => ctx.heartbeat(), HEARTBEAT_EVERY_MS);
+    try {
+      const staged = await stagingArea.put({ stagingId, path });
+      log.info('validated file staged in the bucket', { stagingId, uri: staged.uri, generation: staged.generation, bytes: staged.bytes, uploaded: staged.uploaded });
+      await rm(path, { force: true });
+      return staged.uri;
+    } finally {
+      clearInterval(beat);
+    }
+  };
+
+  /** The staging id of an object in this worker's staging area (`<location><stagingId>.parquet`), else undefined. */
+  const stagedIdIn = (uri: string): string | undefined => {
+    if (stagingArea === undefined || !uri.startsWith(stagingArea.location)) return undefined;
+    return /^([A-Za-z0-9_]+)\.parquet$/.exec(uri.slice(stagingArea.location.length))?.[1];
   };
 
   return {
@@ -154,7 +185,8 @@ export const createFileActivities = ({ warehouse, landing, workDir, stagingArea,
           }
           if (result.ok) {
             const { kind, covers, sequence } = result.manifest;
-            return { ok: true, normalizedCsvPath: result.normalizedPath, rows: result.rows, kind, covers, sequence };
+            const normalizedCsvPath = stagingArea === undefined ? result.normalizedPath : await putStaged(result.normalizedPath);
+            return { ok: true, normalizedCsvPath, rows: result.rows, kind, covers, sequence };
           }
           return reject(dir, data.dataName, result);
         } finally {
@@ -187,10 +219,14 @@ export const createFileActivities = ({ warehouse, landing, workDir, stagingArea,
       });
     },
 
-    /** With a staging area: the file goes there first (once, if the step is retried), then the warehouse loads it from there. */
+    /**
+     * A `gs://` object (validated into the staging area): the warehouse loads it as is, on any worker. A local path (no
+     * staging area, or a run validated before the validate step staged): with a staging area the file goes there first
+     * (once, if the step is retried), then the warehouse loads it from there; without one the warehouse stages it.
+     */
     async stageFile(input: { stagingId: string; csvPath: string }): Promise<{ rows: number }> {
       return step('stage', async () => {
-        if (stagingArea === undefined) return warehouse.stageFile(input);
+        if (isObjectUri(input.csvPath) || stagingArea === undefined) return warehouse.stageFile(input);
         const staged = await stagingArea.put({ stagingId: input.stagingId, path: input.csvPath });
         log.info('file staged in the bucket', { stagingId: input.stagingId, uri: staged.uri, generation: staged.generation, bytes: staged.bytes, uploaded: staged.uploaded });
         return warehouse.stageFile({ stagingId: input.stagingId, csvPath: staged.uri });
@@ -202,6 +238,12 @@ export const createFileActivities = ({ warehouse, landing, workDir, stagingArea,
       await step('dropStaging', async () => {
         await warehouse.dropStaging(input.stagingId);
         await stagingArea?.remove(input.stagingId);
+        if (input.normalizedPath !== undefined && isObjectUri(input.normalizedPath)) {
+          // The object the validate step staged; another staging id only if the run was reset after validation.
+          const other = stagedIdIn(input.normalizedPath);
+          if (other !== undefined && other !== input.stagingId) await stagingArea?.remove(other);
+          return;
+        }
         // Only ever a file the validator wrote under the work directory.
         const path = input.normalizedPath === undefined ? undefined : resolve(input.normalizedPath);
         if (path !== undefined && path.startsWith(resolve(workDir) + sep)) await rm(path, { force: true });

@@ -80,6 +80,12 @@ export const workflowIds = {
 };
 
 /**
+ * The staging id of a file workflow run: `f_` and its run id's letters and digits, lower-cased. The workflow names its
+ * staging table with it and the validate activity its staged object, so both derive it here and never disagree.
+ */
+export const stagingIdOf = (runId: string): string => `f_${runId.replace(/[^a-z0-9]/gi, '').toLowerCase()}`;
+
+/**
  * Isolated workloads: the stream, file work and operations each have their own task queue (`<TASK_QUEUE>-stream`,
  * `-files`, `-ops`), so a 10M-row validation never takes a slot the stream needs. `shared` is `<TASK_QUEUE>` itself:
  * every workload on one queue, as before the split (runs started then finish there; tests run one queue).

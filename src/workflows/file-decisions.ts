@@ -10,9 +10,6 @@ import { rootMessage } from './failures.js';
 /** The change a run writes: the file id and the run, so a rerun of the same file is a different change. */
 export const changeIdFor = (fileId: string, runId: string): string => `${fileId}/${runId}`;
 
-/** The staging table of a run: a warehouse-safe name (letters and digits, lower case) from its run id. */
-export const stagingIdFor = (runId: string): string => `f_${runId.replace(/[^a-z0-9]/gi, '').toLowerCase()}`;
-
 /** A file the registry says is applied already ends as a duplicate, unless an operator asked to replay it. */
 export const skipsAsDuplicate = (registered: { alreadyApplied: boolean }, replay: boolean | undefined): boolean =>
   registered.alreadyApplied && !replay;

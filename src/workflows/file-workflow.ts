@@ -23,6 +23,7 @@ import {
   retryRollbackSignal,
   searchAttributes,
   siblingQueue,
+  stagingIdOf,
   type FileStage,
   type FileWorkflowInput,
   type FileWorkflowResult,
@@ -40,7 +41,6 @@ import {
   rollbackIncomplete,
   showsRollback,
   skipsAsDuplicate,
-  stagingIdFor,
   type Compensation,
 } from './file-decisions.js';
 import { rootMessage } from './failures.js';
@@ -109,7 +109,7 @@ export async function fileSaga(input: FileWorkflowInput, cancellationType: Activ
   const { workflowId, runId } = workflowInfo();
   const steps = proxies(cancellationType);
   const changeId = changeIdFor(input.fileId, runId);
-  const stagingId = stagingIdFor(runId);
+  const stagingId = stagingIdOf(runId);
   let stage: FileStage = 'register';
   let detail = '';
   let rollbackRetries = 0;

@@ -8,7 +8,7 @@
  * applied; after success and after a rolled-back run, no object and no staging table left).
  */
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BigQuery } from '@google-cloud/bigquery';
@@ -19,6 +19,7 @@ import { NativeConnection, Runtime, type Worker } from '@temporalio/worker';
 import { OAuth2Client } from 'google-auth-library';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createFileActivities, type FaultInjector } from '../../src/activities/file-activities.js';
+import { stagingIdOf } from '../../src/domain/workflow-api.js';
 import { startFileWorkflow } from '../../src/activities/start-file.js';
 import { generateFile, type GeneratedFile } from '../../src/files/generate.js';
 import { GcsLanding } from '../../src/files/gcs-landing.js';
@@ -65,6 +66,10 @@ const drop = async (landing: GcsLanding, file: GeneratedFile): Promise<void> => 
   await landing.bucket.file(`${PREFIX}${file.fileId}.manifest.json`).save(readFileSync(file.manifestPath), { resumable: false });
 };
 
+/** Parquet files anywhere under a work dir. */
+const parquetUnder = (dir: string): string[] =>
+  (readdirSync(dir, { recursive: true }) as string[]).filter((name) => name.endsWith('.parquet'));
+
 const stagedNames = async (landing: GcsLanding): Promise<string[]> => {
   const [files] = await landing.bucket.getFiles({ prefix: STAGING });
   return files.map((f) => f.name).sort();
@@ -105,7 +110,7 @@ describe.skipIf(!gcsAvailable())('the staging area in the landing bucket', () =>
     await expect(area.put({ stagingId: 'f_run3', path: join(dir, 'normalized.csv') })).rejects.toThrow(/Parquet only/);
   });
 
-  it('stage step with BigQuery (recorded client): the typed Parquet is in the bucket, whole, when the load job is created; the job names it as PARQUET with its labels; a retry uploads nothing; dropStaging deletes the object and the table', async () => {
+  it('validate step with BigQuery (recorded client) puts the typed Parquet in the bucket under the run\'s staging id and keeps no local copy; a stage step on a worker with another work dir loads that object (PARQUET, labels) and uploads nothing, also when retried; dropStaging deletes the object and the table', async () => {
     const landing = await openLanding('staging-recorded');
     const area = new GcsStagingArea(landing.bucket, STAGING);
     const fake = new RecordedBigQuery();
@@ -119,28 +124,37 @@ describe.skipIf(!gcsAvailable())('the staging area in the landing bucket', () =>
       seenAtCreate.push({ uri, exists, size: exists ? Number((await file.getMetadata())[0].size) : null });
     };
     const warehouse = new BigQueryWarehouse({ projectId: 'proj-test', datasetId: 'ds', location: 'EU', labels: { client: 'acme' }, client: fake.asClient(), maxAttempts: 1 });
-    const workDir = tempDir('staging-work-');
-    const activities = createFileActivities({ warehouse, landing, workDir, stagingArea: area });
+    // Two workers on different hosts: one validates, the other stages; neither sees the other's work dir.
+    const validatorDir = tempDir('staging-work-validator-');
+    const stagerDir = tempDir('staging-work-stager-');
+    const validator = createFileActivities({ warehouse, landing, workDir: validatorDir, stagingArea: area });
+    const stager = createFileActivities({ warehouse, landing, workDir: stagerDir, stagingArea: area });
     const file = await generateFile({ dir: tempDir('staging-files-'), kind: 'reconciliation', covers: [DATE], rows: 40 });
     await drop(landing, file);
     const workflowExecution = { workflowId: 'reconcile/acme/2026-11-18/abcd1234', runId: 'run-1' };
     // The runtime's logger (test/support/test-logs.ts): activity logs shown only when the test fails.
     const env = (info: { attempt?: number } = {}) => new MockActivityEnvironment({ workflowExecution, ...info }, { logger: Runtime.instance().logger });
 
-    const validation = (await env().run(activities.validateFile, {
+    const validation = (await env().run(validator.validateFile, {
       fileId: file.fileId,
       sha256: file.manifest.sha256,
       from: 'incoming' as const,
     })) as Validation;
     if (!validation.ok) throw new Error(validation.summary);
-    expect(validation.normalizedCsvPath).toMatch(/\.parquet$/);
-    const stagingId = 'f_run1';
+    // The id the file workflow derives from the same run id (one function for both).
+    const stagingId = stagingIdOf(workflowExecution.runId);
+    expect(stagingId).toBe('f_run1');
     const uri = `gs://staging-recorded/${STAGING}${stagingId}.parquet`;
-    const stage = (attempt: number) =>
-      env({ attempt }).run(activities.stageFile, { stagingId, csvPath: validation.normalizedCsvPath });
+    expect(validation.normalizedCsvPath).toBe(uri);
+    expect(await stagedNames(landing)).toEqual([`${STAGING}${stagingId}.parquet`]);
+    const [staged] = await landing.bucket.file(`${STAGING}${stagingId}.parquet`).getMetadata();
+    expect(Number(staged.size)).toBeGreaterThan(0);
+    // The validator's local Parquet is gone; nothing was sent to BigQuery by validation.
+    expect(parquetUnder(validatorDir)).toEqual([]);
+    expect(fake.jobs.filter((j) => j.request.configuration?.load !== undefined)).toEqual([]);
 
+    const stage = (attempt: number) => env({ attempt }).run(stager.stageFile, { stagingId, csvPath: validation.normalizedCsvPath });
     expect(await stage(1)).toEqual({ rows: 40 });
-    const generation = (await landing.bucket.file(`${STAGING}${stagingId}.parquet`).getMetadata())[0].generation;
     const loads = fake.jobs.filter((j) => j.request.configuration?.load !== undefined);
     expect(loads).toHaveLength(1);
     expect(loads[0]!.request.configuration).toMatchObject({
@@ -154,18 +168,47 @@ describe.skipIf(!gcsAvailable())('the staging area in the landing bucket', () =>
     });
     expect(loads[0]!.request.jobId).toBe('reconcile_acme_2026-11-18_abcd1234-stage-1-1');
     // The object was there, whole, when the job was created.
-    expect(seenAtCreate).toEqual([{ uri, exists: true, size: statSync(validation.normalizedCsvPath).size }]);
+    expect(seenAtCreate).toEqual([{ uri, exists: true, size: Number(staged.size) }]);
 
-    // A retried stage step: a new load job of the same object, and no second upload (same generation).
+    // A retried stage step: a new load job of the same object, and no upload (same generation).
     expect(await stage(2)).toEqual({ rows: 40 });
     const retried = fake.jobs.filter((j) => j.request.configuration?.load !== undefined);
     expect(retried.map((j) => (j.request.configuration?.load?.sourceUris as string[])[0])).toEqual([uri, uri]);
     expect(retried[1]!.request.configuration?.labels).toMatchObject({ attempt: '2' });
-    expect((await landing.bucket.file(`${STAGING}${stagingId}.parquet`).getMetadata())[0].generation).toBe(generation);
+    expect((await landing.bucket.file(`${STAGING}${stagingId}.parquet`).getMetadata())[0].generation).toBe(staged.generation);
+    expect(parquetUnder(stagerDir)).toEqual([]);
 
-    await env().run(activities.dropStaging, { stagingId, normalizedPath: validation.normalizedCsvPath });
+    await env().run(stager.dropStaging, { stagingId, normalizedPath: validation.normalizedCsvPath });
     expect(fake.calls).toContain(`delete table ds_staging.staging_${stagingId}`);
     expect(await stagedNames(landing)).toEqual([]);
+  });
+
+  it('a run validated before the validate step staged (a local Parquet path in its history) is still put in the bucket by its stage step and loaded from there', async () => {
+    const landing = await openLanding('staging-legacy');
+    const area = new GcsStagingArea(landing.bucket, STAGING);
+    const fake = new RecordedBigQuery();
+    fake.answer = (sql) => (/COUNT\(\*\)/.test(sql) ? [{ n: 30 }] : []);
+    const warehouse = new BigQueryWarehouse({ projectId: 'proj-test', datasetId: 'ds', location: 'EU', labels: { client: 'acme' }, client: fake.asClient(), maxAttempts: 1 });
+    const workDir = tempDir('staging-work-legacy-');
+    // The validation as it was recorded then: the typed Parquet left under the work dir, its path returned.
+    const before = createFileActivities({ warehouse, landing, workDir });
+    const activities = createFileActivities({ warehouse, landing, workDir, stagingArea: area });
+    const file = await generateFile({ dir: tempDir('staging-files-'), kind: 'reconciliation', covers: [DATE], rows: 30 });
+    await drop(landing, file);
+    const workflowExecution = { workflowId: 'reconcile/acme/2026-11-18/ef012345', runId: 'run-2' };
+    const env = () => new MockActivityEnvironment({ workflowExecution }, { logger: Runtime.instance().logger });
+    const validation = (await env().run(before.validateFile, { fileId: file.fileId, sha256: file.manifest.sha256, from: 'incoming' as const })) as Validation;
+    if (!validation.ok) throw new Error(validation.summary);
+    expect(validation.normalizedCsvPath.startsWith(workDir)).toBe(true);
+    expect(await stagedNames(landing)).toEqual([]);
+
+    const stagingId = stagingIdOf(workflowExecution.runId);
+    expect(await env().run(activities.stageFile, { stagingId, csvPath: validation.normalizedCsvPath })).toEqual({ rows: 30 });
+    const loads = fake.jobs.filter((j) => j.request.configuration?.load !== undefined);
+    expect(loads.map((j) => (j.request.configuration?.load?.sourceUris as string[])[0])).toEqual([`gs://staging-legacy/${STAGING}${stagingId}.parquet`]);
+    await env().run(activities.dropStaging, { stagingId, normalizedPath: validation.normalizedCsvPath });
+    expect(await stagedNames(landing)).toEqual([]);
+    expect(parquetUnder(workDir)).toEqual([]);
   });
 });
 
@@ -186,7 +229,8 @@ describe.skipIf(!gcsAvailable() || !emulatorAvailable())('files staged through t
   });
 
   /** A worker whose landing is the bucket, whose warehouse is the emulator, with the bucket as staging area. */
-  const startPipeline = async (bucket: string, faults?: FaultInjector) => {
+  const startPipeline = async (bucket: string, options: { faults?: FaultInjector; workDir?: string } = {}) => {
+    const { faults } = options;
     const address = temporalAddress();
     const namespace = process.env.TEMPORAL_NAMESPACE ?? 'default';
     const taskQueue = `gcs-bq-${randomUUID()}`;
@@ -225,7 +269,7 @@ describe.skipIf(!gcsAvailable() || !emulatorAvailable())('files staged through t
         stagingArea,
         sources: new Map(),
         timeZone: 'America/New_York',
-        workDir: tempDir('gcs-bq-work-'),
+        workDir: options.workDir ?? tempDir('gcs-bq-work-'),
         clientId,
         ...(faults ? { faults } : {}),
       },
@@ -259,8 +303,11 @@ describe.skipIf(!gcsAvailable() || !emulatorAvailable())('files staged through t
     };
   };
 
-  /** The staging id the file workflow derives from its run id (src/workflows/file-workflow.ts). */
-  const stagingIdOf = (runId: string): string => `f_${runId.replace(/[^a-z0-9]/gi, '').toLowerCase()}`;
+  /** The workflow's staging id (the table a load names) and the validate activity's (the object it loads), from a LOAD statement. */
+  const idsOfLoad = (statement: string): { table: string | undefined; object: string | undefined } => {
+    const m = /^LOAD staging_(\S+) FROM gs:\/\/[^/]+\/.*staging\/([^/]+)\.parquet$/.exec(statement);
+    return { table: m?.[1], object: m?.[2] };
+  };
 
   it('applies a file whose load job read the staged object from the bucket, then leaves neither the object nor the staging table', async () => {
     const p = await startPipeline('bq-load-applied');
@@ -275,6 +322,39 @@ describe.skipIf(!gcsAvailable() || !emulatorAvailable())('files staged through t
         { statement: `LOAD staging_${stagingId} FROM gs://bq-load-applied/${STAGING}${stagingId}.parquet`, objectExists: true, objectBytes: expect.any(Number) },
       ]);
       expect(p.loads[0]!.objectBytes).toBeGreaterThan(0);
+      // The staging table's id comes from the workflow, the object's from the validate activity: the same.
+      expect(idsOfLoad(p.loads[0]!.statement)).toEqual({ table: stagingId, object: stagingId });
+      expect(await stagedNames(p.landing)).toEqual([]);
+      expect(await p.stagingTables()).toEqual([]);
+    } finally {
+      await p.stop();
+    }
+  });
+
+  it('applies a file whose stage step runs where the validator\'s work dir does not exist (another host): the load reads the object the validate step staged', async () => {
+    const workDir = tempDir('gcs-bq-work-validator-');
+    const seen: Array<{ workDirExists: boolean; parquetLeft: string[] }> = [];
+    const faults: FaultInjector = {
+      before: async (step) => {
+        if (step !== 'stage') return;
+        // What the validator left on its host, then that host's disk is gone: the stage step has only the bucket.
+        seen.push({ workDirExists: existsSync(workDir), parquetLeft: parquetUnder(workDir) });
+        rmSync(workDir, { recursive: true, force: true });
+      },
+    };
+    const p = await startPipeline('bq-load-other-host', { faults, workDir });
+    try {
+      const file = await generateFile({ dir: tempDir('gcs-bq-files-'), kind: 'reconciliation', covers: [DATE], rows: 30, clientId: p.clientId });
+      const { result, runId } = await p.run(file);
+      expect(result).toMatchObject({ outcome: 'applied', dates: [expect.objectContaining({ eventDate: DATE, rowsAfter: 30, toVersion: 1 })] });
+      expect(await p.warehouse.readRows(DATE)).toHaveLength(30);
+      // The validator kept no local Parquet, and its work dir was removed before the (only) stage attempt.
+      expect(seen).toEqual([{ workDirExists: true, parquetLeft: [] }]);
+      expect(existsSync(workDir)).toBe(false);
+      const stagingId = stagingIdOf(runId);
+      expect(p.loads).toEqual([
+        { statement: `LOAD staging_${stagingId} FROM gs://bq-load-other-host/${STAGING}${stagingId}.parquet`, objectExists: true, objectBytes: expect.any(Number) },
+      ]);
       expect(await stagedNames(p.landing)).toEqual([]);
       expect(await p.stagingTables()).toEqual([]);
     } finally {
@@ -288,7 +368,7 @@ describe.skipIf(!gcsAvailable() || !emulatorAvailable())('files staged through t
         if (step === 'replace') throw ApplicationFailure.nonRetryable('injected failure at replace', 'WarehouseInvariant');
       },
     };
-    const p = await startPipeline('bq-load-rolled-back', faults);
+    const p = await startPipeline('bq-load-rolled-back', { faults });
     try {
       const file = await generateFile({ dir: tempDir('gcs-bq-files-'), kind: 'reconciliation', covers: [DATE], rows: 25, clientId: p.clientId });
       const { result, runId } = await p.run(file);

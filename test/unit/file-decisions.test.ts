@@ -19,12 +19,11 @@ import {
   rollbackIncomplete,
   showsRollback,
   skipsAsDuplicate,
-  stagingIdFor,
   type Compensation,
   type FailedCompensation,
 } from '../../src/workflows/file-decisions.js';
 import { rootMessage } from '../../src/workflows/failures.js';
-import type { FileStage } from '../../src/domain/workflow-api.js';
+import { stagingIdOf, type FileStage } from '../../src/domain/workflow-api.js';
 
 const RUN_ID = '0193a1b2-C3d4-7e5f-8a9b-0c1d2e3f4a5b';
 
@@ -34,8 +33,8 @@ describe('the ids a run writes under', () => {
   });
 
   it('names the staging table from the run id: f_ then its letters and digits, lower case', () => {
-    expect(stagingIdFor(RUN_ID)).toBe('f_0193a1b2c3d47e5f8a9b0c1d2e3f4a5b');
-    expect(stagingIdFor('A_b.C-9')).toBe('f_abc9');
+    expect(stagingIdOf(RUN_ID)).toBe('f_0193a1b2c3d47e5f8a9b0c1d2e3f4a5b');
+    expect(stagingIdOf('A_b.C-9')).toBe('f_abc9');
   });
 });
 

@@ -28,6 +28,14 @@ describe('workflowIds: business keys', () => {
   });
 });
 
+describe('stagingIdOf: one staging id per file run', () => {
+  it('is f_ and the run id\'s letters and digits, lower-cased: the name of the staging table and of the staged object, pinned because runs in flight named theirs so', () => {
+    expect(api.stagingIdOf('0193A1B2-7C4D-7E8F-9A0B-1C2D3E4F5A6B')).toBe('f_0193a1b27c4d7e8f9a0b1c2d3e4f5a6b');
+    expect(api.stagingIdOf('run-1')).toBe('f_run1');
+    expect(api.stagingIdOf('run-1')).toMatch(/^[a-z0-9_]{1,100}$/);
+  });
+});
+
 describe('signals, queries and updates', () => {
   it('keep their wire names', () => {
     const names = Object.fromEntries(

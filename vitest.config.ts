@@ -4,8 +4,12 @@ export default defineConfig({
   test: {
     environment: 'node',
     pool: 'forks',
-    // Two cores and shared servers: one test file at a time.
-    fileParallelism: false,
+    // Two test files at a time (TEST_WORKERS to change): most integration files wait on servers, timers and child
+    // processes, not the CPU. Each worker has a Temporal namespace of its own (test/support/worker-namespace.ts);
+    // everything else a file uses is its own already (task queues, datasets, temp dirs, ports, brokers).
+    fileParallelism: true,
+    maxWorkers: Number(process.env.TEST_WORKERS ?? 2),
+    minWorkers: 1,
     testTimeout: 120_000,
     hookTimeout: 120_000,
     teardownTimeout: 60_000,
@@ -27,6 +31,7 @@ export default defineConfig({
           include: ['test/**/*.test.ts'],
           exclude: [...configDefaults.exclude, 'test/unit/**'],
           globalSetup: ['test/support/global-setup.ts'],
+          setupFiles: ['test/support/worker-namespace.ts'],
         },
       },
     ],

@@ -7,6 +7,7 @@
 #   TEMPORAL_HEADLESS=1      no Web UI
 #   TEMPORAL_DATA_DIR        SQLite file, log and PID file (.data/temporal)
 #   TEMPORAL_NAMESPACE       extra namespace to create besides "default"
+#   TEMPORAL_EXTRA_NAMESPACES  more namespaces to create, space-separated (the tests: one per test worker)
 #   TEMPORAL_DYNAMIC_CONFIG  space-separated KEY=JSON pairs, e.g.
 #                            'limit.historyCount.suggestContinueAsNew=50'
 #   TEMPORAL_LOG_LEVEL       server log level (warn)
@@ -72,9 +73,10 @@ healthy() {
 
 namespaces() {
   echo default
-  if [[ -n "${TEMPORAL_NAMESPACE:-}" && "${TEMPORAL_NAMESPACE}" != default ]]; then
-    echo "$TEMPORAL_NAMESPACE"
-  fi
+  local ns
+  for ns in ${TEMPORAL_NAMESPACE:-} ${TEMPORAL_EXTRA_NAMESPACES:-}; do
+    [[ "$ns" == default ]] || echo "$ns"
+  done
 }
 
 cmd_start() {

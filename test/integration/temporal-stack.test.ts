@@ -30,7 +30,8 @@ function portAccepts(address: string): Promise<boolean> {
 
 describe('Temporal dev server from global setup', () => {
   const address = inject('temporalAddress');
-  const namespace = inject('temporalNamespace');
+  // This worker's namespace (test/support/worker-namespace.ts), one of those the global setup created.
+  const namespace = process.env.TEMPORAL_NAMESPACE ?? '';
   let connection: Connection;
 
   beforeAll(async () => {
@@ -44,7 +45,8 @@ describe('Temporal dev server from global setup', () => {
   it('is exported to test processes through the environment', () => {
     expect(address).toMatch(/^[\w.-]+:\d+$/);
     expect(process.env.TEMPORAL_ADDRESS).toBe(address);
-    expect(process.env.TEMPORAL_NAMESPACE).toBe(namespace);
+    expect(inject('temporalNamespaces')).toContain(namespace);
+    expect(inject('temporalNamespaces')[0]).toBe(inject('temporalNamespace'));
   });
 
   it('serves the namespace', async () => {

@@ -12,6 +12,8 @@ declare module 'vitest' {
   export interface ProvidedContext {
     temporalAddress: string;
     temporalNamespace: string;
+    /** One namespace per test worker (test/support/worker-namespace.ts picks this worker's). */
+    temporalNamespaces: string[];
     bqEmulatorEndpoint?: string;
   }
 }
@@ -28,10 +30,13 @@ export default async function setup(project: TestProject): Promise<() => Promise
 
   // TEST_TEMPORAL_ADDRESS attaches to a server started elsewhere instead of starting one.
   const external = process.env.TEST_TEMPORAL_ADDRESS;
+  // Test files run side by side (vitest.config.ts): each worker gets a namespace of its own, so files running at the
+  // same time never share workflow ids, schedules or visibility counts.
+  const extraNamespaces = Array.from({ length: Math.max(1, project.globalConfig.maxWorkers) - 1 }, (_, i) => `default-${i + 2}`);
   const [temporalResult, emulatorResult] = await Promise.allSettled([
     external !== undefined && external !== ''
       ? Promise.resolve({ address: external, namespace: process.env.TEST_TEMPORAL_NAMESPACE ?? 'default', stop: async () => {} })
-      : startTemporal(),
+      : startTemporal({ extraNamespaces }),
     skipEmulator ? Promise.resolve(undefined) : startEmulator(),
   ]);
   if (temporalResult.status === 'rejected' || emulatorResult.status === 'rejected') {
@@ -46,6 +51,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
 
   project.provide('temporalAddress', temporal.address);
   project.provide('temporalNamespace', temporal.namespace);
+  project.provide('temporalNamespaces', external !== undefined && external !== '' ? [temporal.namespace] : [temporal.namespace, ...extraNamespaces]);
   // Worker processes are forked after global setup and inherit these.
   process.env.TEMPORAL_ADDRESS = temporal.address;
   process.env.TEMPORAL_NAMESPACE = temporal.namespace;

@@ -28,6 +28,8 @@ export interface StartTemporalOptions {
   /** Dynamic config overrides, e.g. `{ 'limit.historyCount.suggestContinueAsNew': 50 }`. */
   dynamicConfig?: Record<string, unknown>;
   namespace?: string;
+  /** More namespaces to create, each with the search attributes (the tests: one per test worker). */
+  extraNamespaces?: string[];
 }
 
 export interface EmulatorServer {
@@ -114,6 +116,7 @@ export async function startTemporal(options: StartTemporalOptions = {}): Promise
     TEMPORAL_DATA_DIR: dataDir,
     TEMPORAL_HEADLESS: '1',
     TEMPORAL_NAMESPACE: namespace,
+    TEMPORAL_EXTRA_NAMESPACES: (options.extraNamespaces ?? []).join(' '),
     TEMPORAL_DYNAMIC_CONFIG: Object.entries(options.dynamicConfig ?? {})
       .map(([key, value]) => `${key}=${JSON.stringify(value)}`)
       .join(' '),

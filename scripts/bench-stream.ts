@@ -13,6 +13,7 @@
  * and the stream consumes from it; freshness is then from the record's broker timestamp (produced) to durable.
  * Starts its own Temporal dev server (and broker) on free ports and stops them at the end.
  */
+import { fork } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -24,7 +25,7 @@ import { streamBatchOf, type StreamMetrics } from '../src/activities/stream-acti
 import { parseStreamRecords } from '../src/domain/stream-event.js';
 import { LocalDirLanding } from '../src/files/landing.js';
 import { startStreamWorkflow } from '../src/ops/start-stream.js';
-import { ensureTopic, FeedProducer } from '../src/sources/kafka/feed-producer.js';
+import { ensureTopic } from '../src/sources/kafka/feed-producer.js';
 import { KafkaCluster } from '../src/sources/kafka/kafka-client.js';
 import { KafkaSources } from '../src/sources/kafka/kafka-source.js';
 import { SimulatedFeed, type SimulatedFeedConfig } from '../src/sources/simulated-feed.js';
@@ -146,8 +147,8 @@ class GatedSource implements TransactionSource {
 
 /**
  * The source a run reads, gated until `begin()`: the simulated feed itself, its clock starting at `begin()`; or
- * (`--source kafka`) a fresh one-partition topic the feed is produced into: from `begin()` at its rate for a
- * sustained run, all of it before the run for a backlog.
+ * (`--source kafka`) a fresh one-partition topic the feed is produced into by a separate process: from `begin()` at
+ * its rate for a sustained run, all of it before the run for a backlog.
  */
 const openSource = async (makeConfig: () => SimulatedFeedConfig): Promise<{ source: GatedSource; begin: () => void }> => {
   const config = makeConfig();
@@ -159,26 +160,57 @@ const openSource = async (makeConfig: () => SimulatedFeedConfig): Promise<{ sour
   const cluster = new KafkaCluster({ brokers: [kafka.broker], groupId: 'bench' });
   const topic = `bench-${randomUUID().slice(0, 8)}`;
   await ensureTopic(cluster, topic, 1);
-  let feed = new SimulatedFeed(config);
-  const producer = new FeedProducer({ cluster, topic, feedOf: () => feed, maxBatch: 2_000 });
+  const producer = await forkProducer(kafka.broker, topic, config);
   const sources = new KafkaSources(cluster);
   const partition = sources.get(`kafka:${topic}:0`)!;
   const source = new GatedSource(partition.id, partition.describe(), async () => {
-    await producer.stop();
+    producer.stop();
     await sources.close();
+    await cluster.close();
   });
-  const total = config.totalEvents ?? 0;
   if (config.rate === 'unbounded') {
-    producer.start([0]);
-    while ((await partition.read({ fromCursor: 0, maxRows: 1, maxWaitMs: 0 })).headCursor < total) await new Promise((r) => setTimeout(r, 200));
+    await producer.begin();
+    while ((await partition.read({ fromCursor: 0, maxRows: 1, maxWaitMs: 0 })).headCursor < (config.totalEvents ?? 0)) await new Promise((r) => setTimeout(r, 200));
     return { source, begin: () => source.open(partition) };
   }
   return {
     source,
     begin: () => {
-      feed = new SimulatedFeed({ ...makeConfig(), startMs: Date.now() });
-      producer.start([0]);
+      void producer.begin();
       source.open(partition);
+    },
+  };
+};
+
+/**
+ * The simulated client in a process of its own (scripts/lib/bench-producer.ts), as a client's producer is: its
+ * CPU is not this process's event loop. `begin()` starts production; for a backlog it settles once all is produced.
+ */
+const forkProducer = async (broker: string, topic: string, config: SimulatedFeedConfig): Promise<{ begin: () => Promise<void>; stop: () => void }> => {
+  const child = fork(join(import.meta.dirname, 'lib/bench-producer.ts'), [JSON.stringify({ broker, topic, config })], {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const messages: { ready?: boolean; produced?: number; error?: string }[] = [];
+  const waiters: (() => void)[] = [];
+  child.on('message', (m: { ready?: boolean; produced?: number; error?: string }) => {
+    if (m.error !== undefined) console.warn(`simulated client: ${m.error}`);
+    messages.push(m);
+    for (const w of waiters.splice(0)) w();
+  });
+  const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`the simulated client exited (code ${code})`))));
+  const until = async (test: (m: { ready?: boolean; produced?: number }) => boolean): Promise<void> => {
+    while (!messages.some(test)) await Promise.race([new Promise<void>((r) => waiters.push(r)), exited]);
+  };
+  await until((m) => m.ready === true);
+  return {
+    begin: async () => {
+      child.send({ begin: true });
+      if (config.rate === 'unbounded') await until((m) => m.produced !== undefined);
+    },
+    stop: () => {
+      child.removeAllListeners('exit');
+      child.kill('SIGTERM');
     },
   };
 };

@@ -63,6 +63,9 @@ describe('file saga on duckdb', () => {
 
     const progress = await waitFor('needs_operator', () => started.handle.query(fileProgressQuery), (q) => q.stage === 'needs_operator');
     expect(progress.detail).toContain('revertChange failed: injected failure at revert');
+    // The stage shows needs_operator before the outcome is recorded and the alert raised (in that order): once the
+    // alert is in, the record is too.
+    await waitFor('the alert', () => Promise.resolve(alerts.length), (n) => n > 0);
     // The compensations after the failed one still ran: the staging area and the normalised file are gone.
     expect(faults.calls).toEqual(expect.arrayContaining(['unpublish', 'revert', 'dropStaging']));
     expect(faults.calls.indexOf('dropStaging')).toBeGreaterThan(faults.calls.indexOf('revert'));
@@ -74,7 +77,6 @@ describe('file saga on duckdb', () => {
     const described = await started.handle.describe();
     expect(described.status.name).toBe('RUNNING');
     expect(described.typedSearchAttributes.get(searchAttributes.Stage)).toBe('needs_operator');
-    await waitFor('the alert', () => Promise.resolve(alerts.length), (n) => n > 0);
     expect(alerts.map((a) => a.failedSteps)).toEqual(['revertChange']);
     // The data is not yet as before: the replace is still in place.
     expect(withoutRegistry(await p.warehouse.checksums())).not.toEqual(withoutRegistry(before));

@@ -370,7 +370,7 @@ describe('the daily schedule on the dev server', () => {
     await daily.terminate('test done');
   });
 
-  it('in America/Santiago, whose 2026-09-06 skips 00:00-01:00, the second firing still starts the run of 2026-09-05', async () => {
+  it('in America/Santiago, whose 2026-09-06 skips 00:00-01:00, a schedule firing at 00:05 and 03:05 still starts the run of 2026-09-05 (a backfill over the gap)', async () => {
     const santiago = 'America/Santiago';
     const chileId = `${clientId}cl`;
     // The zone data agrees: 00:05 on 2026-09-06 does not exist (03:59Z is 23:59 -04, 04:00Z is 01:00 -03).

@@ -62,7 +62,7 @@ describe('KafkaPartitionSource', () => {
     await source!.close();
   });
 
-  it('records an acknowledged cursor as the consumer group committed offset, and a new stream starts there', async () => {
+  it('records an acknowledged cursor as the consumer group committed offset, and lists it as the start cursor of the partition for a new stream', async () => {
     await ensureTopic(cluster, 'acks', 1);
     await produce('acks', 0, ['a', 'b', 'c', 'd']);
     const source = new KafkaSources(cluster).get('kafka:acks:0')!;

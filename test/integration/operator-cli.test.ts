@@ -139,10 +139,12 @@ describe('operator flows through the CLI and the landing watcher', () => {
     const date = '2026-11-05';
     const first = await deliver(date, 1, 5);
     await waitFor('the first file applied', async () => (await partition(date))?.fileId === first.fileId);
+    // Version 1's control totals per currency, to compare the restored version with.
+    const totalsOf = async () => (await reader.dailyTotals([date])).map(({ currency, rows, total }) => ({ currency, rows, total }));
+    const firstTotals = await totalsOf();
+    expect(firstTotals.length).toBeGreaterThan(0);
     const second = await deliver(date, 2, 6);
     await waitFor('the second file applied', async () => (await partition(date))?.fileId === second.fileId);
-    const firstTotals = (await reader.dailyTotals([date])).length;
-    expect(firstTotals).toBeGreaterThan(0);
 
     const restored = await cli('restore', date, '--to-version', '1', '--by', 'test');
     expect(restored.code, restored.out).toBe(0);
@@ -152,6 +154,8 @@ describe('operator flows through the CLI and the landing watcher', () => {
     expect(restored.out).toMatch(/rows 12 → 12; 24 transaction\(s\) differ/);
 
     expect(await partition(date)).toMatchObject({ version: 3, status: 'reconciled' });
+    // Version 3 holds version 1's rows: the same rows and totals per currency.
+    expect(await totalsOf()).toEqual(firstTotals);
     const history = await reader.getChanges(date);
     expect(history.map((c) => [c.kind, c.fromVersion, c.toVersion, c.published])).toEqual([
       ['replace', 0, 1, true],

@@ -146,7 +146,7 @@ describe('races on one date', () => {
     }
   }, 600_000);
 
-  it('two files for the same date at once: one wins by sequence, versions move forward, never mixed', async () => {
+  it('two files for the same date started together (0-400 ms apart): the higher sequence ends on top, versions move forward, the date ends with its rows only', async () => {
     const runs = 5;
     const seen = { olderRefused: 0, bothApplied: 0 };
     for (let i = 0; i < runs; i++) {
@@ -184,7 +184,7 @@ describe('races on one date', () => {
     console.log(`two files for one date, ${runs} runs: ${JSON.stringify(seen)}`);
   }, 300_000);
 
-  it('an amendment and a reconciliation for the same date at once: the amendment ends on top, as version 2 after an applied reconciliation or 1 after a refused one', async () => {
+  it('an amendment and a reconciliation for the same date started together (0-400 ms apart): the amendment ends on top, as version 2 after an applied reconciliation or 1 after a refused one', async () => {
     const runs = 5;
     const seen = { reconThenAmend: 0, reconRefused: 0 };
     for (let i = 0; i < runs; i++) {

@@ -133,6 +133,8 @@ describe('retryable warehouse errors', () => {
     expect(expected.side).toEqual({ lateArrivals: counts.late, conflicts: counts.conflicts, rejects: counts.invalid });
     expect(faulty.injected.filter((f) => f.timing === 'after').length).toBeGreaterThan(0);
     expect(faulty.injected.filter((f) => f.timing === 'before').length).toBeGreaterThan(0);
+    // Conflicts as well as plain transient errors were injected.
+    expect(faulty.injected.some((f) => f.kind === 'conflict' || f.kind === 'bigquery-conflict')).toBe(true);
   }, 180_000);
 
   it.each([

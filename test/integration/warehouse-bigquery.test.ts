@@ -90,7 +90,7 @@ if (runnable) {
       }
     });
 
-    it('gives up with a retryable error after maxAttempts concurrent-update failures, leaving every table as before', async () => {
+    it('gives up with a retryable error after maxAttempts concurrent-update failures, leaving every data table as before', async () => {
       let failing = false;
       const w = await open({
         beforeJob: async (sql) => {

@@ -59,6 +59,7 @@ const lateThenReconciled = async (id: string): Promise<{ client: Client; close: 
 describe.runIf(recording)('recording the daily history', () => {
   it('records a daily run that goes late, then is reconciled', async () => {
     const run = await lateThenReconciled(workflowId);
+    expect(run.result).toMatchObject({ outcome: 'reconciled', late: true });
     await run.close();
     saveHistory(history, workflowId, temporalAddress());
   });

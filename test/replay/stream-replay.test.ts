@@ -173,7 +173,8 @@ describe.runIf(recording)('recording histories', () => {
           await reached;
           await started.handle.cancel();
         }
-        await started.handle.result().catch(() => undefined);
+        // Each of the three runs ends failed: rejected, rolled back, or cancelled.
+        expect(await started.handle.result().then(() => 'completed', () => 'failed')).toBe('failed');
         save(join(historiesDir, `file-workflow-${name}.json`), started.workflowId);
       } finally {
         await p.stop();
@@ -213,6 +214,9 @@ describe.runIf(recording)('recording histories', () => {
       for (let i = 0; i < 300 && (await handle.query(landingStateQuery)).replays + (await handle.query(landingStateQuery)).recent.filter((e) => e.what.startsWith('replay refused')).length < 1; i++) {
         await new Promise((r) => setTimeout(r, 100));
       }
+      const state = await handle.query(landingStateQuery);
+      expect(state.started).toBeGreaterThanOrEqual(1);
+      expect(state.recent.some((e) => e.fileId === 'no-such-file' && e.what.startsWith('replay refused'))).toBe(true);
       await handle.terminate('recorded');
       save(join(historiesDir, 'landing-workflow.json'), handle.workflowId);
     } finally {

@@ -124,8 +124,9 @@ export const describeWarehouseContract = (target: ContractTarget): void => {
       ]);
     });
 
-    it('counts duplicates and keeps conflicting duplicates aside, within and across batches', async () => {
-      await w.writeStreamBatch(batchOf('b-0', [tx('d1', '2026-11-20', '1'), tx('d1', '2026-11-20', '1'), tx('d2', '2026-11-20', '2')]));
+    it('counts duplicates within and across batches, and keeps a conflicting duplicate from a later batch aside', async () => {
+      const first = await w.writeStreamBatch(batchOf('b-0', [tx('d1', '2026-11-20', '1'), tx('d1', '2026-11-20', '1'), tx('d2', '2026-11-20', '2')]));
+      expect(first).toMatchObject({ inserted: 2, duplicates: 1, conflicts: 0 });
       const second = await w.writeStreamBatch(
         batchOf('b-1', [tx('d1', '2026-11-20', '1.00'), tx('d2', '2026-11-20', '2.01'), tx('d3', '2026-11-20', '3')], 3),
       );
@@ -161,7 +162,7 @@ export const describeWarehouseContract = (target: ContractTarget): void => {
       expect((await w.readRows('2026-11-20')).map((r) => r.amount)).toEqual(['1']);
     });
 
-    it('replaces every row of a reconciled date at once, archives the provisional version and reports the difference', async () => {
+    it('replaces every row of a reconciled date, leaves other dates alone, archives the provisional version and reports the difference', async () => {
       await w.writeStreamBatch(
         batchOf('b-0', [tx('r1', '2026-11-20', '10'), tx('r2', '2026-11-20', '20'), tx('r3', '2026-11-20', '30'), tx('o1', '2026-11-19', '5')]),
       );
@@ -390,7 +391,7 @@ export const describeWarehouseContract = (target: ContractTarget): void => {
       }
     });
 
-    it('leaves every table as it was when a replacement fails midway', async () => {
+    it('leaves every data table as it was when a replacement fails midway', async () => {
       await w.writeStreamBatch(batchOf('b-0', [tx('f1', '2026-11-20', '1'), tx('f2', '2026-11-21', '2')]));
       await applyFile(w, { changeId: 'f_rec', kind: 'reconciliation', covers: ['2026-11-21'], sequence: 1, rows: [tx('f2', '2026-11-21', '2.5')] });
       await w.publishChange('f_rec');

@@ -76,7 +76,7 @@ describe('exact arithmetic', () => {
 });
 
 describe('what a bad amount tells the operator', () => {
-  it('isDecimalText accepts exact decimals and refuses signs, exponents, commas and too many fractional digits', () => {
+  it('isDecimalText accepts exact decimals, a leading minus included, and refuses a plus sign, exponents, commas, a bare point, blanks and too many fractional digits', () => {
     expect(['0', '-1', '12.5', '-0.000000001', '99999999999999999999999999999.999999999'].map(isDecimalText)).toEqual([true, true, true, true, true]);
     expect(['+1', '1e5', '1,5', '.5', '1.', '0.0000000001', '', ' 1'].map(isDecimalText)).toEqual([false, false, false, false, false, false, false, false]);
   });

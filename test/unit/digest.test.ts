@@ -49,7 +49,7 @@ describe('CsvByteScanner: what it reports', () => {
     expect([...scanner.problemKinds]).toEqual([]);
   });
 
-  test('names every group of blank lines inside the file at its lines', () => {
+  test('names every blank line inside the file at its own line, consecutive ones included', () => {
     expect(scan('h\n1\n\n2\n\n\n3\n').scanner.problems.map((p) => [p.kind, p.line])).toEqual([
       ['blank_line', 3],
       ['blank_line', 5],

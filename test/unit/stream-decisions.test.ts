@@ -171,7 +171,7 @@ describe('counting batches', () => {
     expect(counters).toEqual({ batches: 4, read: 111, written: 7, duplicates: 1, conflicts: 1, late: 1, rejected: 1, unknownFields: 3 });
   });
 
-  it('leaves the counters alone for an empty batch (the last write time then stays)', () => {
+  it('leaves the counters alone for an empty batch, and says it counted nothing', () => {
     const counters = emptyCounters();
     expect(countBatch(counters, batch({ read: 0, deferred: true }))).toBe(false);
     expect(counters).toEqual({ batches: 0, read: 0, written: 0, duplicates: 0, conflicts: 0, late: 0, rejected: 0, unknownFields: 0 });

@@ -194,7 +194,7 @@ describe('parseStreamRecords: rejects name the field and keep the payload', () =
     expect(parseOne({ ...base, amount: 'x', extra: 1 }).unknownFields).toBe(0);
   });
 
-  it('agrees with streamEventSchema on every simulated payload, valid or not', () => {
+  it('agrees with streamEventSchema on each of 5,000 simulated payloads, valid or not', () => {
     const feed = new SimulatedFeed({
       seed: 3,
       businessDate: '2026-11-21',

@@ -166,7 +166,7 @@ describe('validateFile on generated files', () => {
   });
 });
 
-test('a resource failure is thrown (and retried), never reported as a bad file', async () => {
+test('a resource failure is thrown (for the activity to retry), never reported as a bad file', async () => {
   const dir = join(root, 'no-memory');
   const file = await generateFile({ dir, kind: 'reconciliation', covers: ['2026-11-21'], rows: 50_000 });
   await expect(

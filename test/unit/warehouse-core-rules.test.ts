@@ -63,7 +63,7 @@ describe('shared names', () => {
     }
   });
 
-  it('a revert clears the change log and every report table; an unpublish the report tables only', () => {
+  it('CHANGE_TABLES (what a revert deletes a change from) is the change log and every report table; REPORT_TABLES (for an unpublish) the report tables only', () => {
     expect([...REPORT_TABLES]).toEqual(['reconciliation_reports', 'reconciliation_diffs', 'reconciliation_summaries']);
     expect([...CHANGE_TABLES]).toEqual(['partition_changes', ...REPORT_TABLES]);
   });

@@ -8,8 +8,7 @@
  * applied; after success and after a rolled-back run, no object and no staging table left).
  */
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BigQuery } from '@google-cloud/bigquery';
 import { ApplicationFailure } from '@temporalio/common';
@@ -30,7 +29,8 @@ import { createPipelineWorker } from '../../src/workers/pipeline-worker.js';
 import type { FileWorkflowResult } from '../../src/workflows/file-workflow.js';
 import { RecordedBigQuery } from '../../testkit/recorded-bigquery.js';
 import { temporalAddress } from '../support/pipeline.js';
-import { emulatorAvailable, gcsAvailable, startEmulator, startGcs, type EmulatorServer } from '../support/servers.js';
+import { useGcsServer } from '../support/gcs-fixture.js';
+import { emulatorAvailable, gcsAvailable, startEmulator, type EmulatorServer } from '../support/servers.js';
 
 type Validation = Awaited<ReturnType<ReturnType<typeof createFileActivities>['validateFile']>>;
 
@@ -38,24 +38,10 @@ const DATE = '2026-11-18';
 const PREFIX = 'acme/';
 const STAGING = `${PREFIX}staging/`;
 
-let gcs: Awaited<ReturnType<typeof startGcs>> | undefined;
-const dirs: string[] = [];
-const tempDir = (prefix: string): string => {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  dirs.push(dir);
-  return dir;
-};
-
-beforeAll(async () => {
-  if (gcsAvailable()) gcs = await startGcs();
-});
-afterAll(async () => {
-  await gcs?.stop();
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
+const { gcs, tempDir } = useGcsServer();
 
 const openLanding = async (bucket: string): Promise<GcsLanding> => {
-  const landing = new GcsLanding({ bucket, prefix: PREFIX, apiEndpoint: gcs!.endpoint, projectId: 'local', tmpDir: tempDir('gcs-tmp-') });
+  const landing = new GcsLanding({ bucket, prefix: PREFIX, apiEndpoint: gcs().endpoint, projectId: 'local', tmpDir: tempDir('gcs-tmp-') });
   await landing.ensureBucket();
   return landing;
 };
@@ -218,7 +204,7 @@ describe.skipIf(!gcsAvailable() || !emulatorAvailable())('files staged through t
   const datasets: string[] = [];
   beforeAll(async () => {
     // The emulator reads gs://bucket/object from fake-gcs-server's files: what BigQuery does with a bucket.
-    emulator = await startEmulator({ gcsRoot: gcs!.objectsDir });
+    emulator = await startEmulator({ gcsRoot: gcs().objectsDir });
   });
   afterAll(async () => {
     const authClient = new OAuth2Client();

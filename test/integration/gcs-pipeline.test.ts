@@ -7,13 +7,12 @@
  */
 import { execFile } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, type Worker } from '@temporalio/worker';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { FaultInjector } from '../../src/activities/file-activities.js';
 import { workflowIds, type FileWorkflowResult } from '../../src/domain/workflow-api.js';
 import { generateFile, type GeneratedFile } from '../../src/files/generate.js';
@@ -23,27 +22,14 @@ import { DuckDbWarehouse } from '../../src/warehouse/duckdb/duckdb-warehouse.js'
 import { createPipelineWorker } from '../../src/workers/pipeline-worker.js';
 import { landingStateQuery } from '../../src/workflows/landing-workflow.js';
 import { temporalAddress } from '../support/pipeline.js';
-import { gcsAvailable, repoRoot, startGcs } from '../support/servers.js';
+import { useGcsServer } from '../support/gcs-fixture.js';
+import { gcsAvailable, repoRoot } from '../support/servers.js';
 
 const execFileAsync = promisify(execFile);
 const DATE = '2026-11-18';
 const PREFIX = 'acme/';
 
-let gcs: Awaited<ReturnType<typeof startGcs>>;
-const dirs: string[] = [];
-const tempDir = (prefix: string): string => {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  dirs.push(dir);
-  return dir;
-};
-
-beforeAll(async () => {
-  if (gcsAvailable()) gcs = await startGcs();
-});
-afterAll(async () => {
-  await gcs?.stop();
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
+const { gcs, tempDir } = useGcsServer();
 
 /** Drops a generated delivery into the bucket as a client does: data first, manifest last. */
 const drop = async (landing: GcsLanding, file: GeneratedFile, dataBytes?: Buffer): Promise<void> => {
@@ -79,7 +65,7 @@ const startBucketPipeline = async (bucket: string, faults?: FaultInjector) => {
   const namespace = process.env.TEMPORAL_NAMESPACE ?? 'default';
   const taskQueue = `gcs-${randomUUID()}`;
   const clientId = `acme${randomUUID().slice(0, 8)}`;
-  const landing = new GcsLanding({ bucket, prefix: PREFIX, apiEndpoint: gcs.endpoint, projectId: 'local', tmpDir: tempDir('gcs-tmp-') });
+  const landing = new GcsLanding({ bucket, prefix: PREFIX, apiEndpoint: gcs().endpoint, projectId: 'local', tmpDir: tempDir('gcs-tmp-') });
   await landing.ensureBucket();
   const warehouse = await DuckDbWarehouse.open({ path: ':memory:' });
   const nativeConnection = await NativeConnection.connect({ address });

@@ -7,6 +7,7 @@ export default defineConfig({
     // Two test files at a time (TEST_WORKERS to change): most integration files wait on servers, timers and child
     // processes, not the CPU. Each worker has a Temporal namespace of its own (test/support/worker-namespace.ts);
     // everything else a file uses is its own already (task queues, datasets, temp dirs, ports, brokers).
+    // Not three: with three emulator files at once the shared BigQuery emulator stopped answering (README, suite time).
     fileParallelism: true,
     maxWorkers: Number(process.env.TEST_WORKERS ?? 2),
     minWorkers: 1,

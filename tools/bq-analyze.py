@@ -39,6 +39,7 @@ from zetasql.api import Analyzer, CatalogBuilder, TableBuilder  # noqa: E402  (a
 from zetasql.types import (  # noqa: E402
     AnalyzerOptions,
     ArrayType,
+    LanguageFeature,
     LanguageOptions,
     ParseResumeLocation,
     ProductMode,
@@ -74,6 +75,8 @@ def precompile(out):
 def language():
     lang = LanguageOptions.maximum_features()
     lang.product_mode = ProductMode.PRODUCT_EXTERNAL
+    # BigQuery runs ALTER COLUMN ... SET DATA TYPE; ZetaSQL marks the feature in development, so the maximum leaves it out.
+    lang.enabled_language_features = [*lang.enabled_language_features, LanguageFeature.FEATURE_ALTER_COLUMN_SET_DATA_TYPE]
     return lang
 
 

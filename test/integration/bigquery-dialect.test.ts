@@ -174,5 +174,19 @@ if (!runnable) {
       expect(result).toMatchObject({ ok: false });
       expect(result?.error).toMatch(/archived_by_chnage/);
     });
+
+    it('accepts widening the report totals from NUMERIC, as the tables API creates them, to BIGNUMERIC(47, 9), and refuses narrowing one', async () => {
+      const widen = sent.filter((s) => s.startsWith('ALTER TABLE') && s.includes('SET DATA TYPE'));
+      expect(widen).toEqual([
+        'ALTER TABLE `reconciliation_reports` ALTER COLUMN provisional_total SET DATA TYPE BIGNUMERIC(47, 9)',
+        'ALTER TABLE `reconciliation_reports` ALTER COLUMN final_total SET DATA TYPE BIGNUMERIC(47, 9)',
+      ]);
+      const reports = TABLES.find((t) => t.name === 'reconciliation_reports')!;
+      const asCreated = { name: reports.name, fields: reports.fields.map((f) => ({ ...f, type: f.type === 'BIGNUMERIC' ? 'NUMERIC' as const : f.type })) };
+      const narrow = 'ALTER TABLE `reconciliation_reports` ALTER COLUMN final_total SET DATA TYPE INT64';
+      const results = await analyze([catalogTable(asCreated)], [...widen, narrow].map((sql, i) => ({ id: `alter ${i}`, sql })));
+      expect(results.map((r) => r.ok)).toEqual([true, true, false]);
+      expect(results[2]?.error).toMatch(/final_total|NUMERIC|INT64/);
+    });
   });
 }

@@ -9,7 +9,7 @@ import { StorageWriteAppender } from '../../src/warehouse/bigquery/storage-write
 import { BigQueryStreamSink, migrateStreamSink, queryRunner } from '../../src/warehouse/bigquery/stream-sink.js';
 import { StreamMerge, type RunSql } from '../../src/warehouse/bigquery/stream-merge.js';
 import { BigQueryConflictError } from '../../testkit/faulty-warehouse.js';
-import { batchOf, describeWarehouseContract, tx } from '../support/warehouse-contract.js';
+import { batchOf, describeWarehouseContract, EMULATOR_GAPS, tx } from '../support/warehouse-contract.js';
 import { emulatorAvailable, startEmulator, type EmulatorServer } from '../support/servers.js';
 
 const projectId = process.env.BQ_EMULATOR_PROJECT ?? 'local-project';
@@ -206,5 +206,6 @@ if (runnable) {
       });
     },
     replaceHoldPoint: 'decided, its transaction script not yet sent',
+    gaps: EMULATOR_GAPS,
   });
 }

@@ -6,7 +6,7 @@ import { BigQuery } from '@google-cloud/bigquery';
 import { OAuth2Client } from 'google-auth-library';
 import { BigQueryWarehouse } from '../../src/warehouse/bigquery/bigquery-warehouse.js';
 import { WarehouseError, type WarehouseHooks } from '../../src/warehouse/port.js';
-import { applyFile, batchOf, describeWarehouseContract, tx } from '../support/warehouse-contract.js';
+import { applyFile, batchOf, describeWarehouseContract, EMULATOR_GAPS, tx } from '../support/warehouse-contract.js';
 import { emulatorAvailable, startEmulator, type EmulatorServer } from '../support/servers.js';
 
 const projectId = process.env.BQ_EMULATOR_PROJECT ?? 'local-project';
@@ -47,6 +47,7 @@ if (!runnable) {
     },
     // A script runs as one job: the client can hold it only after deciding and before sending it.
     replaceHoldPoint: 'decided, its transaction script not yet sent',
+    gaps: EMULATOR_GAPS,
   });
 }
 

@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { DuckDbWarehouse } from '../../src/warehouse/duckdb/duckdb-warehouse.js';
 import { renderReport } from '../../src/cli/render.js';
 import { applyFile, batchOf, describeWarehouseContract, tx } from '../support/warehouse-contract.js';
@@ -76,6 +77,47 @@ describe('duckdb warehouse: the reconciliation report as the CLI prints it', () 
       expect(printed).toContain('… 996 more differences not shown (the report stores the first 1000)');
     } finally {
       await w.close();
+    }
+  });
+});
+
+describe('duckdb warehouse: a database an earlier release created', () => {
+  it('widens report totals stored as DECIMAL(38, 9) to exact text, keeping every stored report as it was', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'duckdb-widen-'));
+    const path = join(dir, 'old.duckdb');
+    try {
+      const w = await DuckDbWarehouse.open({ path });
+      await w.writeStreamBatch(batchOf('b-0', [tx('a', '2026-11-20', '10.5'), tx('b', '2026-11-20', '-0.000000001')]));
+      await applyFile(w, { changeId: 'c1', kind: 'reconciliation', covers: ['2026-11-20'], sequence: 1, rows: [tx('a', '2026-11-20', '12.25')] });
+      const [report] = await w.publishChange('c1');
+      await w.close();
+      // The columns as the earlier release made them.
+      const instance = await DuckDBInstance.create(path);
+      const raw = await instance.connect();
+      for (const column of ['provisional_total', 'final_total']) {
+        await raw.run(`ALTER TABLE reconciliation_reports ALTER COLUMN ${column} SET DATA TYPE DECIMAL(38, 9)`);
+      }
+      const typesNow = async (c: DuckDBConnection) =>
+        (await c.runAndReadAll(`SELECT column_name, data_type FROM information_schema.columns
+                                WHERE table_name = 'reconciliation_reports' AND column_name LIKE '%total' ORDER BY column_name`)).getRows();
+      expect(await typesNow(raw)).toEqual([['final_total', 'DECIMAL(38,9)'], ['provisional_total', 'DECIMAL(38,9)']]);
+      raw.closeSync();
+      instance.closeSync();
+
+      const reopened = await DuckDbWarehouse.open({ path });
+      try {
+        expect(await reopened.getReport('2026-11-20')).toEqual(report);
+        expect(report?.lines).toEqual([{ currency: 'USD', provisionalRows: 2, provisionalTotal: '10.499999999', finalRows: 1, finalTotal: '12.25' }]);
+      } finally {
+        await reopened.close();
+      }
+      const after = await DuckDBInstance.create(path);
+      const check = await after.connect();
+      expect(await typesNow(check)).toEqual([['final_total', 'VARCHAR'], ['provisional_total', 'VARCHAR']]);
+      check.closeSync();
+      after.closeSync();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });

@@ -5,7 +5,7 @@ import type { ConsumerView, ConsumerViewRow, DailyTotal, PartitionChange, Partit
 import { consumerView } from '../core/sql.js';
 import { num, toConsumerViewRow } from '../core/mappers.js';
 import { changeFields, withStreamOnlyDates } from '../core/report.js';
-import { DATA_TABLES, TABLES } from './schema.js';
+import { DATA_TABLES, TABLES, dailyTotalsQuery } from './schema.js';
 import { ISO_TS, allDates, p, wideSum } from './sql.js';
 import type { BigQueryConnection } from './connection.js';
 import { toDateChange, toPartitionState, toTransaction, type Ledger } from './ledger.js';
@@ -51,10 +51,14 @@ export class Reads {
   }
 
 
+  /**
+   * The `daily_totals` view's own query, run on the given dates: the emulator reads a view's BIGNUMERIC column with 5
+   * fraction digits (docs/emulators.md), the query itself exactly; on BigQuery both are the same.
+   */
   async dailyTotals(dates: string[]): Promise<DailyTotal[]> {
     const rows = await this.c.query(
       `SELECT CAST(event_date AS STRING) AS d, date_status, date_version, currency, row_count, CAST(total_amount AS STRING) AS total
-       FROM ${this.c.t('daily_totals')} WHERE event_date IN UNNEST(@dates) ORDER BY d, currency`,
+       FROM (${dailyTotalsQuery((n) => this.c.t(n), wideSum, 'WHERE tx.event_date IN UNNEST(@dates)')}) ORDER BY d, currency`,
       { dates: p.dates(dates) },
     );
     return rows.map((r) => ({

@@ -2,7 +2,7 @@
 import { WarehouseError, type ReconciliationReport } from '../port.js';
 import { differingIds, DIFF_KIND_COUNTS, SUMMARY_COLUMNS } from '../core/sql.js';
 import { assembleReport } from '../core/report.js';
-import { p, type Params, type Statement } from './sql.js';
+import { p, wideSum, type Params, type Statement } from './sql.js';
 import type { BigQueryConnection } from './connection.js';
 import type { Ledger } from './ledger.js';
 
@@ -27,9 +27,9 @@ export class Reports {
         {
           sql: `INSERT INTO ${this.c.t('reconciliation_reports')} (change_id, event_date, compared_with, currency, provisional_rows,
                   provisional_total, final_rows, final_total)
-                WITH old_side AS (SELECT event_date, currency, COUNT(*) AS n, SUM(amount) AS total FROM ${this.c.t('transactions_history')}
+                WITH old_side AS (SELECT event_date, currency, COUNT(*) AS n, ${wideSum('amount')} AS total FROM ${this.c.t('transactions_history')}
                                   WHERE archived_by_change = @change AND event_date IN UNNEST(@dates) GROUP BY event_date, currency),
-                     new_side AS (SELECT event_date, currency, COUNT(*) AS n, SUM(amount) AS total FROM ${this.c.t('transactions')}
+                     new_side AS (SELECT event_date, currency, COUNT(*) AS n, ${wideSum('amount')} AS total FROM ${this.c.t('transactions')}
                                   WHERE change_id = @change AND event_date IN UNNEST(@dates) GROUP BY event_date, currency),
                      joined AS (SELECT COALESCE(o.event_date, n.event_date) AS event_date, COALESCE(o.currency, n.currency) AS currency,
                                        COALESCE(o.n, 0) AS old_n, COALESCE(o.total, 0) AS old_total,

@@ -1,10 +1,12 @@
 /** BigQuery tables from the shared table model (core/model.ts): created through the tables API, views by DDL. */
 import type { TableMetadata } from '@google-cloud/bigquery';
-import { TABLES, viewStatements, type TableSpec } from '../core/model.js';
+import { TABLES, viewStatements, type FieldSpec, type TableSpec } from '../core/model.js';
 import { isAlreadyExists, type BigQueryConnection } from './connection.js';
+import { WIDE_DECIMAL, wideSum } from './sql.js';
 
 export {
   DATA_TABLES,
+  dailyTotalsQuery,
   LEDGER_COLUMN_NAMES,
   STAGING_FIELDS,
   TABLES,
@@ -12,8 +14,15 @@ export {
   viewStatements,
 } from '../core/model.js';
 
+/**
+ * A BIGNUMERIC column is created NUMERIC and widened by `widenColumns` right after, the one way that works on
+ * BigQuery and on the emulator, whose tables API refuses BIGNUMERIC (docs/emulators.md). The same step widens the
+ * column of a table an earlier release created NUMERIC.
+ */
+const createdType = (c: FieldSpec): string => (c.type === 'BIGNUMERIC' ? 'NUMERIC' : c.type);
+
 export const tableMetadata = (spec: TableSpec): TableMetadata => ({
-  schema: { fields: spec.fields.map((c) => ({ name: c.name, type: c.type, mode: c.mode })) },
+  schema: { fields: spec.fields.map((c) => ({ name: c.name, type: createdType(c), mode: c.mode })) },
   description: spec.description,
   ...(spec.partitionBy ? { timePartitioning: { type: 'DAY', field: spec.partitionBy } } : {}),
   ...(spec.requirePartitionFilter ? { requirePartitionFilter: true } : {}),
@@ -34,6 +43,7 @@ export const migrateTables = async (c: BigQueryConnection): Promise<void> => {
     const [tableExists] = await c.dataset.table(spec.name).exists();
     if (tableExists) {
       await addMissingColumns(c, spec);
+      await widenColumns(c, spec);
       await requirePartitionFilter(c, spec);
       continue;
     }
@@ -42,8 +52,9 @@ export const migrateTables = async (c: BigQueryConnection): Promise<void> => {
     } catch (error) {
       if (!isAlreadyExists(error)) throw error;
     }
+    await widenColumns(c, spec);
   }
-  for (const statement of viewStatements((n) => c.t(n))) await c.query(statement);
+  for (const statement of viewStatements((n) => c.t(n), wideSum)) await c.query(statement);
   await c.query(
     `INSERT INTO ${c.t('write_fence')} (id, touched_at) SELECT 1, CURRENT_TIMESTAMP() FROM UNNEST([1])
      WHERE NOT EXISTS (SELECT 1 FROM ${c.t('write_fence')})`,
@@ -55,7 +66,23 @@ const addMissingColumns = async (c: BigQueryConnection, spec: TableSpec): Promis
   const [metadata] = await c.dataset.table(spec.name).getMetadata();
   const present = new Set(((metadata as TableMetadata).schema?.fields ?? []).map((field) => field.name));
   for (const field of spec.fields.filter((x) => !present.has(x.name) && x.mode === 'NULLABLE')) {
-    await c.query(`ALTER TABLE ${c.t(spec.name)} ADD COLUMN IF NOT EXISTS ${field.name} ${field.type}`);
+    await c.query(`ALTER TABLE ${c.t(spec.name)} ADD COLUMN IF NOT EXISTS ${field.name} ${field.type === 'BIGNUMERIC' ? WIDE_DECIMAL : field.type}`);
+  }
+};
+
+/**
+ * Columns the model types BIGNUMERIC that the table holds narrower become BIGNUMERIC(47, 9), by the DDL BigQuery
+ * documents for widening a column (NUMERIC coerces to BIGNUMERIC; existing values are kept). A table whose metadata
+ * already says BIGNUMERIC sends nothing. The emulator keeps reporting NUMERIC, so there this runs at every start.
+ */
+const widenColumns = async (c: BigQueryConnection, spec: TableSpec): Promise<void> => {
+  const wide = spec.fields.filter((f) => f.type === 'BIGNUMERIC');
+  if (wide.length === 0) return;
+  const [metadata] = await c.dataset.table(spec.name).getMetadata();
+  const types = new Map(((metadata as TableMetadata).schema?.fields ?? []).map((f) => [f.name, f.type]));
+  // One column per statement: the emulator cannot parse several ALTER COLUMN actions in one.
+  for (const f of wide.filter((x) => types.get(x.name) !== 'BIGNUMERIC')) {
+    await c.query(`ALTER TABLE ${c.t(spec.name)} ALTER COLUMN ${f.name} SET DATA TYPE ${WIDE_DECIMAL}`);
   }
 };
 

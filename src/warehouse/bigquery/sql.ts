@@ -77,12 +77,16 @@ export const VERSION_STRUCT: Record<string, string> = {
   from_status: 'STRING',
 };
 
+/** The model's BIGNUMERIC: 38 integer and 9 fraction digits, room for the sum of 10^9 amounts of 29 digits. */
+export const WIDE_DECIMAL = 'BIGNUMERIC(47, 9)';
+
 /**
  * An exact sum of NUMERIC amounts that cannot overflow: a day of 29-digit amounts exceeds NUMERIC, so the sum is taken
  * as BIGNUMERIC with 38 integer and 9 fraction digits. The precision is spelled out because the emulator's
- * BIGNUMERIC keeps 5 fraction digits unless given a scale (docs/emulators.md); with it, both give the exact sum.
+ * BIGNUMERIC keeps 5 fraction digits unless given a scale (docs/emulators.md); with it, both give the exact sum up to
+ * 29 integer digits (the emulator holds it as DECIMAL(38, 9)), BigQuery up to 38.
  */
-export const wideSum = (expr: string): string => `SUM(CAST(${expr} AS BIGNUMERIC(47, 9)))`;
+export const wideSum = (expr: string): string => `SUM(CAST(${expr} AS ${WIDE_DECIMAL}))`;
 
 /** Per-date totals of a row set as JSON text of CurrencyTotal[] (`rows` is reserved in BigQuery, hence the quotes). */
 export const totalsJson = (alias: string, source: string): string => `${alias} AS (

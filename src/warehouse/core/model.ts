@@ -7,7 +7,11 @@
 type Mode = 'REQUIRED' | 'NULLABLE';
 export interface FieldSpec {
   name: string;
-  type: 'STRING' | 'INT64' | 'NUMERIC' | 'DATE' | 'TIMESTAMP' | 'BOOL';
+  /**
+   * GoogleSQL type. BIGNUMERIC means BIGNUMERIC(47, 9): 38 integer and 9 fraction digits, for sums of amounts (a
+   * day of 29-digit amounts overflows NUMERIC). Each engine says how it holds one (bigquery/schema.ts, duckdb/schema.ts).
+   */
+  type: 'STRING' | 'INT64' | 'NUMERIC' | 'BIGNUMERIC' | 'DATE' | 'TIMESTAMP' | 'BOOL';
   mode: Mode;
 }
 
@@ -165,7 +169,7 @@ export const TABLES: TableSpec[] = [
     name: 'reconciliation_reports',
     fields: [
       f('change_id', 'STRING'), f('event_date', 'DATE'), f('compared_with', 'STRING'), f('currency', 'STRING'),
-      f('provisional_rows', 'INT64'), f('provisional_total', 'NUMERIC'), f('final_rows', 'INT64'), f('final_total', 'NUMERIC'),
+      f('provisional_rows', 'INT64'), f('provisional_total', 'BIGNUMERIC'), f('final_rows', 'INT64'), f('final_total', 'BIGNUMERIC'),
     ],
     clusterBy: ['change_id'],
     description: 'Counts and totals per currency, before (stream or previous file) and after a change.',
@@ -224,16 +228,25 @@ export const DATA_TABLES = [
   'file_registry',
 ] as const;
 
-/** Consumer views; `t` maps a table name to its fully qualified, quoted reference. */
-export const viewStatements = (t: (name: string) => string): string[] => [
+/**
+ * Rows and exact total per date, its status and version, and currency: the `daily_totals` view's query. `sum` renders
+ * an engine's exact sum of an amount column (BIGNUMERIC on BigQuery, decimal text on DuckDB); `where` filters the
+ * rows before grouping, for an adapter that runs the query itself on a few dates.
+ */
+export const dailyTotalsQuery = (t: (name: string) => string, sum: (column: string) => string, where = ''): string =>
+  `SELECT tx.event_date, COALESCE(l.status, 'provisional') AS date_status, COALESCE(l.version, 0) AS date_version,
+            tx.currency, COUNT(*) AS row_count, ${sum('tx.amount')} AS total_amount
+     FROM ${t('transactions')} tx LEFT JOIN ${t('partition_ledger')} l ON l.event_date = tx.event_date
+     ${where}
+     GROUP BY tx.event_date, date_status, date_version, tx.currency`;
+
+/** Consumer views; `t` maps a table name to its fully qualified, quoted reference, `sum` as in dailyTotalsQuery. */
+export const viewStatements = (t: (name: string) => string, sum: (column: string) => string): string[] => [
   `CREATE OR REPLACE VIEW ${t('operations_transactions')} AS
      SELECT tx.*, COALESCE(l.status, 'provisional') AS date_status, COALESCE(l.version, 0) AS date_version
      FROM ${t('transactions')} tx LEFT JOIN ${t('partition_ledger')} l ON l.event_date = tx.event_date`,
   `CREATE OR REPLACE VIEW ${t('finance_transactions')} AS
      SELECT * FROM ${t('transactions')} WHERE status IN ('reconciled', 'amended')`,
   `CREATE OR REPLACE VIEW ${t('daily_totals')} AS
-     SELECT tx.event_date, COALESCE(l.status, 'provisional') AS date_status, COALESCE(l.version, 0) AS date_version,
-            tx.currency, COUNT(*) AS row_count, SUM(tx.amount) AS total_amount
-     FROM ${t('transactions')} tx LEFT JOIN ${t('partition_ledger')} l ON l.event_date = tx.event_date
-     GROUP BY tx.event_date, date_status, date_version, tx.currency`,
+     ${dailyTotalsQuery(t, sum)}`,
 ];

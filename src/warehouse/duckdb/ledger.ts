@@ -6,7 +6,7 @@ import type { DuckDBConnection } from '@duckdb/node-api';
 import type { CurrencyTotal, DateChange, PartitionChange, PartitionState, RowStatus } from '../port.js';
 import { rowMappers, totalsByDate } from '../core/mappers.js';
 import { ISO_TS, LIST_TYPE, dateList, rows, run, type Params, type Types } from './connection.js';
-import { LEDGER_COLUMN_NAMES, TRANSACTION_COLUMN_NAMES } from './schema.js';
+import { LEDGER_COLUMN_NAMES, TRANSACTION_COLUMN_NAMES, exactTotal } from './schema.js';
 
 export const { toDateChange, toPartitionState, toTransaction } = rowMappers('event_date');
 
@@ -28,12 +28,12 @@ export const ledgerRows = async (c: DuckDBConnection, dates: string[]): Promise<
   return found.map((r) => ({ ...toPartitionState(r), sealed: Boolean(r.sealed), pendingChange: Boolean(r.pending) }));
 };
 
-/** Totals per date and currency of the rows `source` selects. */
+/** Totals per date and currency of the rows `source` selects, exact at any size. */
 export const totalsOf = async (c: DuckDBConnection, source: string, params: Params, types?: Types): Promise<Map<string, CurrencyTotal[]>> =>
   totalsByDate(
     await rows(
       c,
-      `SELECT CAST(event_date AS VARCHAR) AS d, currency, count(*)::BIGINT AS n, sum(amount) AS total
+      `SELECT CAST(event_date AS VARCHAR) AS d, currency, count(*)::BIGINT AS n, ${exactTotal('amount')} AS total
        FROM (${source}) GROUP BY ALL ORDER BY d, currency`,
       params,
       types,

@@ -7,7 +7,7 @@ import { changeFields, withStreamOnlyDates } from '../core/report.js';
 import { consumerView } from '../core/sql.js';
 import { ISO_TS, LIST_TYPE, dateList, rows } from './connection.js';
 import { ledgerRows, toDateChange, toPartitionState, toTransaction } from './ledger.js';
-import { DATA_TABLES } from './schema.js';
+import { DATA_TABLES, exactTotal } from './schema.js';
 
 export const getPartitions = async (c: DuckDBConnection, dates?: string[]): Promise<PartitionState[]> => {
   const stored = dates
@@ -16,7 +16,7 @@ export const getPartitions = async (c: DuckDBConnection, dates?: string[]): Prom
   // Dates only the stream has written have no ledger row yet: they are provisional at version 0.
   const streamOnly = await rows(
     c,
-    `SELECT CAST(event_date AS VARCHAR) AS d, currency, count(*)::BIGINT AS n, sum(amount) AS total FROM transactions
+    `SELECT CAST(event_date AS VARCHAR) AS d, currency, count(*)::BIGINT AS n, ${exactTotal('amount')} AS total FROM transactions
      WHERE event_date NOT IN (SELECT event_date FROM partition_ledger)
        AND ($all OR event_date IN (SELECT unnest($dates::DATE[])))
      GROUP BY ALL ORDER BY d, currency`,

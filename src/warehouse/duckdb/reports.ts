@@ -8,6 +8,7 @@ import { assembleReport } from '../core/report.js';
 import { DIFF_KIND_COUNTS, REPORT_TABLES, SUMMARY_COLUMNS, differingIds } from '../core/sql.js';
 import { rows, run, type DuckDbConnections } from './connection.js';
 import { changeDates } from './ledger.js';
+import { exactTotal } from './schema.js';
 
 export const publishChange = async (db: DuckDbConnections, changeId: string, maxReportDiffs: number): Promise<ReconciliationReport[]> => {
   await db.transaction(async (c) => {
@@ -17,13 +18,13 @@ export const publishChange = async (db: DuckDbConnections, changeId: string, max
     await run(
       c,
       `INSERT INTO reconciliation_reports
-       WITH before AS (SELECT event_date, currency, count(*) AS n, sum(amount) AS total FROM transactions_history
+       WITH before AS (SELECT event_date, currency, count(*) AS n, ${exactTotal('amount')} AS total FROM transactions_history
                         WHERE archived_by_change = $change GROUP BY ALL),
-            after AS (SELECT event_date, currency, count(*) AS n, sum(amount) AS total FROM transactions
+            after AS (SELECT event_date, currency, count(*) AS n, ${exactTotal('amount')} AS total FROM transactions
                         WHERE change_id = $change GROUP BY ALL),
             dates AS (SELECT event_date, from_status FROM partition_changes WHERE change_id = $change)
        SELECT $change, d.event_date, d.from_status, coalesce(b.currency, a.currency),
-              coalesce(b.n, 0), coalesce(b.total, 0), coalesce(a.n, 0), coalesce(a.total, 0)
+              coalesce(b.n, 0), coalesce(b.total, '0'), coalesce(a.n, 0), coalesce(a.total, '0')
        FROM dates d JOIN (before b FULL OUTER JOIN after a ON a.event_date = b.event_date AND a.currency = b.currency)
          ON d.event_date = coalesce(b.event_date, a.event_date)`,
       p,

@@ -43,23 +43,39 @@ export interface FileActivityDeps {
   alerts?: FileAlerts;
 }
 
-interface ErrorReport {
+export interface ErrorReport {
   file: string;
   issueCount: number;
   issues: InputIssue[];
 }
 
+/** A rejection as the validate step returns it: the report travels with it, to whichever worker runs the reject step. */
+export interface Rejection {
+  ok: false;
+  issueCount: number;
+  summary: string;
+  /** The report on the validating worker's disk (kept for operators; a run validated by an earlier release reads it). */
+  reportPath: string;
+  report: ErrorReport;
+}
+
+/**
+ * A reason longer than this is cut in the report (values are already quoted at most 80 characters; this bounds what
+ * a parser's own message may add). With at most `maxErrors` (100) issues listed, the report stays well inside one
+ * Temporal payload.
+ */
+const MAX_REASON_CHARS = 1_000;
+
+const bounded = (issue: InputIssue): InputIssue =>
+  issue.reason.length <= MAX_REASON_CHARS ? issue : { ...issue, reason: `${issue.reason.slice(0, MAX_REASON_CHARS)}… (cut)` };
+
 /** Writes the error report beside the work files and returns the rejection the workflow acts on. */
-const reject = async (
-  dir: string,
-  file: string,
-  found: { issueCount: number; issues: InputIssue[] },
-): Promise<{ ok: false; issueCount: number; summary: string; reportPath: string }> => {
+const reject = async (dir: string, file: string, found: { issueCount: number; issues: InputIssue[] }): Promise<Rejection> => {
   const reportPath = join(dir, 'error-report.json');
-  const report: ErrorReport = { file, issueCount: found.issueCount, issues: found.issues };
+  const report: ErrorReport = { file, issueCount: found.issueCount, issues: found.issues.map(bounded) };
   await writeFile(reportPath, JSON.stringify(report, null, 2));
-  const first = found.issues.slice(0, 3).map(formatIssue).join('; ');
-  return { ok: false, issueCount: found.issueCount, summary: `${found.issueCount} problem(s); ${first}`, reportPath };
+  const first = report.issues.slice(0, 3).map(formatIssue).join('; ');
+  return { ok: false, issueCount: found.issueCount, summary: `${found.issueCount} problem(s); ${first}`, reportPath, report };
 };
 
 const HEARTBEAT_EVERY_MS = 1_000;
@@ -146,7 +162,7 @@ export const createFileActivities = ({ warehouse, landing, workDir, stagingArea,
     /** `clientId`: the client the landing area serves (the workflow's input); it and the manifest must be the worker's. */
     async validateFile(input: FileRef & { from: StoredIn; today?: string; clientId?: string }): Promise<
       | { ok: true; normalizedCsvPath: string; rows: number; kind: FileKind; covers: string[]; sequence: number }
-      | { ok: false; issueCount: number; summary: string; reportPath: string }
+      | Rejection
     > {
       // How many validate at once is the files queue's activity slots (FILES_ACTIVITY_SLOTS), not a queue in here.
       return step('validate', async () => {
@@ -195,12 +211,16 @@ export const createFileActivities = ({ warehouse, landing, workDir, stagingArea,
       });
     },
 
-    /** Keeps a rejected file and its error report in quarantine and records the rejection. */
-    async rejectFile(input: FileRef & { reportPath: string; workflowId: string; runId: string }): Promise<void> {
+    /**
+     * Keeps a rejected file and its error report in quarantine and records the rejection. The report comes with the
+     * input, so this may run on another worker than the validation; only a run validated by an earlier release, which
+     * passed the path alone, reads it from the validating worker's disk.
+     */
+    async rejectFile(input: FileRef & { reportPath: string; report?: ErrorReport; workflowId: string; runId: string }): Promise<void> {
       await step('reject', async () => {
-        const report = JSON.parse(await readFile(input.reportPath, 'utf8')) as ErrorReport;
+        const report = input.report ?? (JSON.parse(await readFile(input.reportPath, 'utf8')) as ErrorReport);
         const reason = `${report.issueCount} problem(s): ${report.issues.slice(0, 3).map(formatIssue).join('; ')}`;
-        await warehouse.setFileOutcome({ ...input, outcome: 'rejected', reason, errors: report.issues });
+        await warehouse.setFileOutcome({ fileId: input.fileId, sha256: input.sha256, outcome: 'rejected', reason, errors: report.issues });
         await landing.moveTo({
           fileId: input.fileId,
           area: 'quarantine',

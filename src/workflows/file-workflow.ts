@@ -152,7 +152,7 @@ export async function fileSaga(input: FileWorkflowInput, cancellationType: Activ
     });
     if (!validation.ok) {
       detail = validation.summary;
-      await steps.rejectFile({ ...ref, reportPath: validation.reportPath, workflowId, runId });
+      await steps.rejectFile({ ...ref, reportPath: validation.reportPath, report: validation.report, workflowId, runId });
       enter('rejected');
       throw ApplicationFailure.nonRetryable(`file ${input.fileId} rejected: ${validation.summary}`, 'InvalidFile', {
         issueCount: validation.issueCount,

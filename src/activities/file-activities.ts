@@ -11,7 +11,7 @@ import type { Landing, StoredIn } from '../files/landing.js';
 import type { StagingArea } from '../files/staging-area.js';
 import { validateFile } from '../files/validate.js';
 import type { FileOutcome, ReplaceInput, Warehouse } from '../warehouse/port.js';
-import { warehouseCall } from './warehouse-call.js';
+import { warehouseCall, whileBeating } from './warehouse-call.js';
 
 /** Test hook: lets a test fail or stall a chosen step. Production injects nothing. */
 export interface FaultInjector {
@@ -96,13 +96,8 @@ export const createFileActivities = ({ warehouse, landing, workDir, stagingArea,
     await faults?.before(name, ctx.info.attempt);
     // A large file keeps the warehouse busy for minutes: beat, so the heartbeat timeout catches a dead worker only,
     // and so a cancel reaches the step (it arrives with a heartbeat's answer). Validation beats with its own progress.
-    const beat = name === 'validate' ? undefined : setInterval(() => ctx.heartbeat(), HEARTBEAT_EVERY_MS);
-    try {
-      // The warehouse call learns who asks and is cancelled with the activity (src/warehouse/job-context.ts).
-      return await warehouseCall(name, work);
-    } finally {
-      if (beat !== undefined) clearInterval(beat);
-    }
+    // The warehouse call learns who asks and is cancelled with the activity (src/warehouse/job-context.ts).
+    return name === 'validate' ? warehouseCall(name, work) : whileBeating(HEARTBEAT_EVERY_MS, () => warehouseCall(name, work));
   };
 
   /**
@@ -114,15 +109,12 @@ export const createFileActivities = ({ warehouse, landing, workDir, stagingArea,
     const runId = ctx.info.workflowExecution?.runId;
     if (runId === undefined || stagingArea === undefined) throw new Error('a staged file needs the staging area and the file workflow run');
     const stagingId = stagingIdOf(runId);
-    const beat = setInterval(() => ctx.heartbeat(), HEARTBEAT_EVERY_MS);
-    try {
+    return whileBeating(HEARTBEAT_EVERY_MS, async () => {
       const staged = await stagingArea.put({ stagingId, path });
       log.info('validated file staged in the bucket', { stagingId, uri: staged.uri, generation: staged.generation, bytes: staged.bytes, uploaded: staged.uploaded });
       await rm(path, { force: true });
       return staged.uri;
-    } finally {
-      clearInterval(beat);
-    }
+    });
   };
 
   /** The staging id of an object in this worker's staging area (`<location><stagingId>.parquet`), else undefined. */

@@ -6,7 +6,7 @@ import { ApplicationFailure, Context, log } from '@temporalio/activity';
 import { parseStreamRecords, type ParsedStreamRecords } from '../domain/stream-event.js';
 import type { SourceLookup, TransactionSource } from '../sources/source.js';
 import type { StreamBatch, Warehouse } from '../warehouse/port.js';
-import { warehouseCall } from './warehouse-call.js';
+import { warehouseCall, whileBeating } from './warehouse-call.js';
 import type { FaultInjector } from './file-activities.js';
 
 export interface StreamMetrics {
@@ -25,6 +25,11 @@ export interface StreamActivityDeps {
   metrics?: StreamMetrics;
   faults?: FaultInjector;
   now?: () => number;
+  /**
+   * How often a batch run as a regular activity (BigQuery) beats while it reads and writes, well inside the
+   * stream workflow's heartbeat timeout for it (30 s). Default 5 s.
+   */
+  heartbeatEveryMs?: number;
 }
 
 export interface ProcessBatchInput {
@@ -81,20 +86,8 @@ export const streamBatchOf = (input: { sourceId: string; fromCursor: number; toC
   unknownFields: input.parsed.unknownFields,
 });
 
-export const createStreamActivities = ({ warehouse, sources, timeZone, metrics, faults, now = Date.now }: StreamActivityDeps) => ({
-  /** Where a stream started without a cursor resumes: the end of the last batch the warehouse recorded for it. */
-  async resumeCursor(input: { sourceId: string }): Promise<number> {
-    return warehouse.streamCursor(input.sourceId);
-  },
-
-  /** The parked-stream alert: an error log line and the `pipeline_stream_parked` gauge; `reason: null` clears it. */
-  async reportStreamParked(input: { sourceId: string; workflowId: string; cursor: number; reason: string | null }): Promise<void> {
-    if (input.reason === null) log.info('stream resumed after being parked', { ...input });
-    else log.error(`STREAM PARKED: ${input.sourceId} at offset ${input.cursor}: ${input.reason}`, { ...input });
-    metrics?.streamParked?.(input.sourceId, input.reason);
-  },
-
-  async processBatch(input: ProcessBatchInput): Promise<ProcessBatchResult> {
+export const createStreamActivities = ({ warehouse, sources, timeZone, metrics, faults, now = Date.now, heartbeatEveryMs = 5_000 }: StreamActivityDeps) => {
+  const processBatch = async (input: ProcessBatchInput): Promise<ProcessBatchResult> => {
     const ctx = Context.current();
     const source = sources.get(input.sourceId);
     if (!source) throw ApplicationFailure.nonRetryable(`no source ${input.sourceId} on this worker`, 'UnknownSource');
@@ -151,6 +144,28 @@ export const createStreamActivities = ({ warehouse, sources, timeZone, metrics, 
       alreadyApplied: result.alreadyApplied,
       writtenAt: new Date(durableAtMs).toISOString(),
       deferred: false,
-    };
-  },
-});
+  };
+  };
+
+  return {
+    /** Where a stream started without a cursor resumes: the end of the last batch the warehouse recorded for it. */
+    async resumeCursor(input: { sourceId: string }): Promise<number> {
+      return warehouse.streamCursor(input.sourceId);
+    },
+
+    /** The parked-stream alert: an error log line and the `pipeline_stream_parked` gauge; `reason: null` clears it. */
+    async reportStreamParked(input: { sourceId: string; workflowId: string; cursor: number; reason: string | null }): Promise<void> {
+      if (input.reason === null) log.info('stream resumed after being parked', { ...input });
+      else log.error(`STREAM PARKED: ${input.sourceId} at offset ${input.cursor}: ${input.reason}`, { ...input });
+      metrics?.streamParked?.(input.sourceId, input.reason);
+    },
+
+    /**
+     * A batch: read, parse, write. As a regular activity (BigQuery) it beats all along, so a worker that dies mid-batch
+     * is noticed within the heartbeat timeout, not the start-to-close timeout.
+     */
+    async processBatch(input: ProcessBatchInput): Promise<ProcessBatchResult> {
+      return Context.current().info.isLocal ? processBatch(input) : whileBeating(heartbeatEveryMs, () => processBatch(input));
+    },
+  };
+};

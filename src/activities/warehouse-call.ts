@@ -15,3 +15,17 @@ export const jobContextOf = (step: string): JobContext => {
 
 /** Runs a warehouse call in the job context of the current activity, its permanent errors classified. */
 export const warehouseCall = <T>(step: string, work: () => Promise<T>): Promise<T> => withJobContext(jobContextOf(step), () => classified(work));
+
+/**
+ * Runs `work` while heartbeating every `everyMs`, so the activity's heartbeat timeout catches a dead worker only, and
+ * a cancel reaches the activity (it arrives with a heartbeat's answer). Local activities have no heartbeats.
+ */
+export const whileBeating = async <T>(everyMs: number, work: () => Promise<T>): Promise<T> => {
+  const ctx = Context.current();
+  const beat = setInterval(() => ctx.heartbeat(), everyMs);
+  try {
+    return await work();
+  } finally {
+    clearInterval(beat);
+  }
+};

@@ -88,6 +88,11 @@ const local = proxyLocalActivities<ReturnType<typeof createStreamActivities>>({
 });
 /** BigQuery: appends take seconds and count against quotas; the server schedules, rate-limits and retries them. */
 const regular = proxyActivities<ReturnType<typeof createStreamActivities>>({ startToCloseTimeout: '2m', retry: batchRetry });
+/**
+ * The batch itself beats every 5 s while it runs, so a worker that dies mid-batch (a deploy's kill, a lost node) is
+ * noticed after 30 s, not after the 2-minute start-to-close timeout. The cursor lookup and the parked alert do not beat.
+ */
+const regularBatch = proxyActivities<ReturnType<typeof createStreamActivities>>({ startToCloseTimeout: '2m', heartbeatTimeout: '30s', retry: batchRetry });
 
 /**
  * Versioned change (patched): every batch that is not full, an empty one included, ends the workflow task, so
@@ -111,7 +116,8 @@ export async function streamWorkflow(input: StreamWorkflowInput): Promise<Stream
   let lastReadAt: string | null = null;
   let batchesThisRun = 0;
   const generation = input.generation ?? 0;
-  const { processBatch, resumeCursor, reportStreamParked } = input.activityKind === 'regular' ? regular : local;
+  const { resumeCursor, reportStreamParked } = input.activityKind === 'regular' ? regular : local;
+  const { processBatch } = input.activityKind === 'regular' ? regularBatch : local;
 
   const progress = (): StreamProgress => ({
     sourceId: input.sourceId,

@@ -237,6 +237,13 @@ export class GcsLanding implements Landing {
       await manifest.copy(storedManifest, { preconditionOpts: { ifSourceGenerationMatch: generation } } as never).catch(ignoreGone);
     }
     if (generation !== null) await deleteIfGeneration(manifest, generation);
+    // The copies of the generation that was read have served: the area holds its data and manifest now. Deleting
+    // them keeps the bucket from holding every delivery twice. The claim (a few hundred bytes) stays: a retried move
+    // reads it, finds the copies gone and the area already filled.
+    if (claim) {
+      await this.bucket.file(`${this.prefix}.deliveries/${input.fileId}/${claim.dataGeneration}/${claim.dataName}`).delete().catch(ignoreGone);
+      await this.keptManifest(input.fileId, claim.dataGeneration).delete().catch(ignoreGone);
+    }
     return { location };
   }
 

@@ -43,6 +43,15 @@ describe.skipIf(!gcsAvailable())('GcsLanding', () => {
     await opened!.release();
     await landing.moveTo({ fileId: 'f1', area: 'processed', sha256: sha(data) });
     expect(await landing.listReady()).toEqual([]);
+    // The delivery's working copies are gone once it is kept; only its claim is left.
+    const deliveries = async () => (await landing.bucket.getFiles({ prefix: 'in/.deliveries/' }))[0].map((f) => f.name);
+    expect(await deliveries()).toEqual([`in/.deliveries/f1/${sha(data).slice(0, 12)}.json`]);
+    // A retried move (the step's answer was lost) finds the copies gone and leaves the kept delivery whole.
+    await landing.moveTo({ fileId: 'f1', area: 'processed', sha256: sha(data) });
+    expect((await landing.bucket.getFiles({ prefix: 'in/processed/f1/' }))[0].map((f) => f.name).sort()).toEqual([
+      `in/processed/f1/${sha(data).slice(0, 12)}/f1.csv`,
+      `in/processed/f1/${sha(data).slice(0, 12)}/f1.manifest.json`,
+    ]);
     const kept = { area: 'processed' as const, sha256: sha(data) };
     expect(await landing.readManifest('f1', kept)).toBe(manifest('f1', data));
     const replay = await landing.openData('f1', kept);

@@ -1,6 +1,6 @@
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { describe, expect, it } from 'vitest';
-import { createStreamActivities } from '../../src/activities/stream-activities.js';
+import { createStreamActivities, type ProcessBatchResult } from '../../src/activities/stream-activities.js';
 import type { ReadRequest, ReadResult, TransactionSource } from '../../src/sources/source.js';
 import type { StreamBatch, StreamBatchResult, Warehouse } from '../../src/warehouse/port.js';
 
@@ -35,7 +35,7 @@ const run = async (isLocal: boolean): Promise<{ beats: number; inserted: number 
   const env = new MockActivityEnvironment({ isLocal });
   let beats = 0;
   env.on('heartbeat', () => beats++);
-  const result = await env.run(activities.processBatch, { sourceId: source.id, fromCursor: 0, maxRows: 10, maxWaitMs: 0 });
+  const result = (await env.run(activities.processBatch, { sourceId: source.id, fromCursor: 0, maxRows: 10, maxWaitMs: 0 })) as ProcessBatchResult;
   return { beats, inserted: result.inserted };
 };
 

@@ -1,4 +1,5 @@
 import { configDefaults, defineConfig } from 'vitest/config';
+import LongFilesFirst from './test/support/sequencer.js';
 
 export default defineConfig({
   test: {
@@ -11,6 +12,9 @@ export default defineConfig({
     fileParallelism: true,
     maxWorkers: Number(process.env.TEST_WORKERS ?? 2),
     minWorkers: 1,
+    // The longest files first, the emulator-bound ones apart (test/support/sequencer.ts): a fresh clone has no
+    // durations cached for vitest to order by.
+    sequence: { sequencer: LongFilesFirst },
     testTimeout: 120_000,
     hookTimeout: 120_000,
     teardownTimeout: 60_000,

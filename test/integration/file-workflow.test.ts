@@ -335,16 +335,25 @@ for (const { name, open, skip } of targets) {
     expect(normalizedFiles(p.workDir)).toEqual([]);
   };
 
+  /**
+   * A failure and an operator's cancel end in the same catch of the saga (src/workflows/file-workflow.ts), which waits
+   * for a cancelled step to end and then runs the same compensations, so the warehouse sees the same calls in both
+   * modes. Both modes run on DuckDB (the workflow's side of a cancel); on BigQuery the failure runs show that the
+   * adapter's compensations restore the warehouse exactly, and a cancel run would repeat those calls.
+   */
+  const modes: ReadonlyArray<'fail' | 'cancel'> = open ? ['fail'] : ['fail', 'cancel'];
   for (const step of ['stage', 'replace', 'publish'] as const) {
     it(`rolls back exactly when the ${step} step fails after its work is durable`, async () => {
       await rollbackCheck(step, 'fail');
     });
 
-    it(`rolls back exactly when an operator cancels the file while the ${step} step runs, its work done`, async () => {
-      await rollbackCheck(step, 'cancel');
-    });
+    if (modes.includes('cancel')) {
+      it(`rolls back exactly when an operator cancels the file while the ${step} step runs, its work done`, async () => {
+        await rollbackCheck(step, 'cancel');
+      });
+    }
 
-    for (const mode of ['fail', 'cancel'] as const) {
+    for (const mode of modes) {
       it(`the ${mode} rollback check at ${step} fails when ${NEEDED[step].join(' and ')} ${NEEDED[step].length > 1 ? 'do' : 'does'} nothing (it is not vacuous)`, async () => {
         await expectCheckNeeds(NEEDED[step], (disabled) => rollbackCheck(step, mode, disabled));
       });

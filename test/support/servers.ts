@@ -179,10 +179,11 @@ async function waitForTcp(port: number, timeoutMs: number): Promise<void> {
 }
 
 /**
- * Starts the local BigQuery emulator (scripts/emulator.sh) on a free port.
+ * Starts the local BigQuery emulator (scripts/emulator.sh) on a free port; `inMemory` keeps its data in memory
+ * instead of a DuckDB file in a temporary directory (removed at stop either way).
  * Call `stop()` when done; it also runs automatically when the process exits.
  */
-export async function startEmulator(options: { port?: number; gcsRoot?: string } = {}): Promise<EmulatorServer> {
+export async function startEmulator(options: { port?: number; gcsRoot?: string; inMemory?: boolean } = {}): Promise<EmulatorServer> {
   if (!emulatorAvailable()) {
     throw new Error('scripts/emulator.sh does not exist: the BigQuery emulator cannot be started');
   }
@@ -194,6 +195,8 @@ export async function startEmulator(options: { port?: number; gcsRoot?: string }
     BQ_EMULATOR_PORT: String(port),
     BQ_EMULATOR_GRPC_PORT: String(grpcPort),
     BQ_EMULATOR_DATA_DIR: dataDir,
+    // In memory (BQ_EMULATOR_EPHEMERAL): the same answers as on disk (docs/emulators.md), in less time.
+    ...(options.inMemory ? { BQ_EMULATOR_EPHEMERAL: '1' } : {}),
     // Load jobs read gs://bucket/object from <gcsRoot>/bucket/object (startGcs's objectsDir).
     ...(options.gcsRoot ? { BQ_EMULATOR_GCS_ROOT: options.gcsRoot } : {}),
   };

@@ -5,7 +5,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it as vitestIt } from 'vitest';
+import { afterAll, afterEach, beforeEach, describe, expect, it as vitestIt } from 'vitest';
 import { FILE_COLUMNS, type Transaction } from '../../src/domain/contract.js';
 import { WarehouseError, type ConsumerViewRow, type ConsumerViews, type StreamBatch, type Warehouse, type WarehouseHooks } from '../../src/warehouse/port.js';
 
@@ -20,6 +20,11 @@ export interface ContractTarget {
    * Each one is reported as skipped with its reason; docs/warehouse.md says how production covers it.
    */
   gaps?: Record<string, string>;
+  /**
+   * When given, only these scenarios (by exact name) run on this target: for a second configuration of an adapter
+   * whose other scenarios run the same code as a target that runs them all (its file says which and why).
+   */
+  only?: readonly string[];
 }
 
 const WIDE_SUMS = "sums days past NUMERIC's 29 integer digits exactly: partition states, daily totals, change totals and the report";
@@ -97,11 +102,19 @@ export const applyFile = async (
 
 export const describeWarehouseContract = (target: ContractTarget): void => {
   describe(`warehouse contract: ${target.name}`, () => {
+    const declared = new Set<string>();
     const it = (name: string, fn: () => Promise<void>): void => {
+      declared.add(name);
+      if (target.only && !target.only.includes(name)) return;
       const gap = target.gaps?.[name];
       if (gap === undefined) vitestIt(name, fn);
       else vitestIt.skip(`${name} [gap: ${gap}]`, fn);
     };
+    // A renamed scenario must not drop out of a target's selection unnoticed (every name is declared by now).
+    afterAll(() => {
+      const unknown = (target.only ?? []).filter((name) => !declared.has(name));
+      if (unknown.length > 0) throw new Error(`no contract scenario named ${unknown.map((n) => JSON.stringify(n)).join(', ')}`);
+    });
     let w: Warehouse & ConsumerViews;
     const opened: Warehouse[] = [];
     beforeEach(async () => {

@@ -39,21 +39,7 @@ export const migrateTables = async (c: BigQueryConnection): Promise<void> => {
       if (!isAlreadyExists(error)) throw error;
     }
   }
-  for (const spec of TABLES) {
-    const [tableExists] = await c.dataset.table(spec.name).exists();
-    if (tableExists) {
-      await addMissingColumns(c, spec);
-      await widenColumns(c, spec);
-      await requirePartitionFilter(c, spec);
-      continue;
-    }
-    try {
-      await c.dataset.createTable(spec.name, tableMetadata(spec));
-    } catch (error) {
-      if (!isAlreadyExists(error)) throw error;
-    }
-    await widenColumns(c, spec);
-  }
+  for (const spec of TABLES) await migrateTable(c, spec);
   for (const statement of viewStatements((n) => c.t(n), wideSum)) await c.query(statement);
   await c.query(
     `INSERT INTO ${c.t('write_fence')} (id, touched_at) SELECT 1, CURRENT_TIMESTAMP() FROM UNNEST([1])
@@ -61,10 +47,31 @@ export const migrateTables = async (c: BigQueryConnection): Promise<void> => {
   );
 };
 
+/**
+ * Creates a missing table, or brings one an earlier release created up to the model. The table's metadata is read
+ * once (a table created here is as `tableMetadata` made it) and serves every step below.
+ */
+const migrateTable = async (c: BigQueryConnection, spec: TableSpec): Promise<void> => {
+  const table = c.dataset.table(spec.name);
+  const [tableExists] = await table.exists();
+  let metadata = tableMetadata(spec);
+  if (tableExists) {
+    [metadata] = (await table.getMetadata()) as [TableMetadata, ...unknown[]];
+    await addMissingColumns(c, spec, metadata);
+    await requirePartitionFilter(c, spec, metadata);
+  } else {
+    try {
+      await c.dataset.createTable(spec.name, metadata);
+    } catch (error) {
+      if (!isAlreadyExists(error)) throw error;
+    }
+  }
+  await widenColumns(c, spec, metadata);
+};
+
 /** A table created by an earlier release gains the nullable columns added since (never drops or retypes one). */
-const addMissingColumns = async (c: BigQueryConnection, spec: TableSpec): Promise<void> => {
-  const [metadata] = await c.dataset.table(spec.name).getMetadata();
-  const present = new Set(((metadata as TableMetadata).schema?.fields ?? []).map((field) => field.name));
+const addMissingColumns = async (c: BigQueryConnection, spec: TableSpec, metadata: TableMetadata): Promise<void> => {
+  const present = new Set((metadata.schema?.fields ?? []).map((field) => field.name));
   for (const field of spec.fields.filter((x) => !present.has(x.name) && x.mode === 'NULLABLE')) {
     await c.query(`ALTER TABLE ${c.t(spec.name)} ADD COLUMN IF NOT EXISTS ${field.name} ${field.type === 'BIGNUMERIC' ? WIDE_DECIMAL : field.type}`);
   }
@@ -74,22 +81,18 @@ const addMissingColumns = async (c: BigQueryConnection, spec: TableSpec): Promis
  * Columns the model types BIGNUMERIC that the table holds narrower become BIGNUMERIC(47, 9), by the DDL BigQuery
  * documents for widening a column (NUMERIC coerces to BIGNUMERIC; existing values are kept). A table whose metadata
  * already says BIGNUMERIC sends nothing. The emulator keeps reporting NUMERIC, so there this runs at every start.
+ * A column just added by addMissingColumns is absent from `metadata` and already wide: left alone.
  */
-const widenColumns = async (c: BigQueryConnection, spec: TableSpec): Promise<void> => {
-  const wide = spec.fields.filter((f) => f.type === 'BIGNUMERIC');
-  if (wide.length === 0) return;
-  const [metadata] = await c.dataset.table(spec.name).getMetadata();
-  const types = new Map(((metadata as TableMetadata).schema?.fields ?? []).map((f) => [f.name, f.type]));
+const widenColumns = async (c: BigQueryConnection, spec: TableSpec, metadata: TableMetadata): Promise<void> => {
+  const types = new Map((metadata.schema?.fields ?? []).map((f) => [f.name, f.type]));
   // One column per statement: the emulator cannot parse several ALTER COLUMN actions in one.
-  for (const f of wide.filter((x) => types.get(x.name) !== 'BIGNUMERIC')) {
+  for (const f of spec.fields.filter((x) => x.type === 'BIGNUMERIC' && types.has(x.name) && types.get(x.name) !== 'BIGNUMERIC')) {
     await c.query(`ALTER TABLE ${c.t(spec.name)} ALTER COLUMN ${f.name} SET DATA TYPE ${WIDE_DECIMAL}`);
   }
 };
 
 /** A table created before the model required a partition filter gains the requirement. */
-const requirePartitionFilter = async (c: BigQueryConnection, spec: TableSpec): Promise<void> => {
-  if (!spec.requirePartitionFilter) return;
-  const [metadata] = await c.dataset.table(spec.name).getMetadata();
-  if ((metadata as TableMetadata).requirePartitionFilter === true) return;
+const requirePartitionFilter = async (c: BigQueryConnection, spec: TableSpec, metadata: TableMetadata): Promise<void> => {
+  if (!spec.requirePartitionFilter || metadata.requirePartitionFilter === true) return;
   await c.dataset.table(spec.name).setMetadata({ requirePartitionFilter: true });
 };
